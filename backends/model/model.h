@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The model backend's internals: a software NVIDIA GB202 (GeForce RTX 5090)
+ * that presents itself to the core exactly as a physical PCI function would:
+ * raw config space with host-assigned BAR addresses, a BAR0 register file,
+ * VRAM (BAR1) and BAR3 as shared memory the client maps directly, and a VBIOS
+ * in the expansion ROM.
+ *
+ * Files: model.c (ops table, options, regions), model_config.c (config space),
+ * model_bar0.c (BAR0 registers), model_vbios.c (the ROM image).
+ *
+ * Locking: m->lock guards config space and BAR0 register state. The ops in
+ * model.c take it; every model_cfg_* and model_bar0_* function below expects
+ * it held (the BAR0 config mirror calls the config code under the same lock).
+ * VRAM and BAR3 are plain shared memory and need no lock.
+ */
+#ifndef THUNDERPASS_MODEL_H
+#define THUNDERPASS_MODEL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <thunderpass/backend.h>
+
+/* The registry in lib/backends.c refers to this. */
+extern const struct tp_backend_type tp_backend_model;
+
+/*
+ * Identity. Subsystem 10de:2b85: NVIDIA's own boards (Founders Edition) carry
+ * NVIDIA as subsystem vendor; the subsystem id repeats the device id because
+ * we model no particular board, and NVIDIA's driver name tables match 2b85
+ * with any subsystem, so guests still call it "GeForce RTX 5090". A real
+ * partner board's id would let software pick board-specific tables we do not
+ * model.
+ */
+#define MODEL_VENDOR 0x10deu
+#define MODEL_DEVICE 0x2b85u
+#define MODEL_REVISION 0xa1u
+#define MODEL_CLASS 0x030000u /* display, VGA-compatible */
+#define MODEL_SUBSYS_VENDOR 0x10deu
+#define MODEL_SUBSYS_DEVICE 0x2b85u
+
+#define MODEL_CFG_SIZE 4096u
+#define MODEL_BAR0_SIZE (16u << 20)
+#define MODEL_BAR3_SIZE (32u << 20)
+#define MODEL_ROM_SIZE (128u << 10)
+#define MODEL_VRAM_DEFAULT (256ull << 20)
+#define MODEL_VRAM_MIN (64ull << 20)
+#define MODEL_VRAM_MAX (4ull << 30)
+
+/*
+ * Host ("physical") BAR addresses, as a host's firmware might assign them:
+ * BAR0 and the ROM in the 32-bit non-prefetchable window, BAR1 and BAR3 in
+ * the 64-bit prefetchable one. BAR3 sits 32 GiB above BAR1 so that BAR1 can
+ * take its largest Resizable BAR size without overlapping. The core never
+ * shows these to the guest.
+ */
+#define MODEL_BAR0_ADDR 0xa0000000u
+#define MODEL_ROM_ADDR 0xa1000000u
+#define MODEL_BAR1_ADDR 0x6000000000ull
+#define MODEL_BAR3_ADDR 0x6800000000ull
+
+/* Capability chain. */
+#define MODEL_CAP_PM 0x60u
+#define MODEL_CAP_MSI 0x68u
+#define MODEL_CAP_PCIE 0x78u
+#define MODEL_CAP_MSIX 0xb4u
+#define MODEL_CAP_VNDR 0xc0u
+#define MODEL_ECAP_REBAR 0x100u
+
+/* MSI-X: 9 vectors, table and PBA in BAR0 where GA102/AD102 boards have them. */
+#define MODEL_MSIX_VECTORS 9u
+#define MODEL_MSIX_ENTRY 16u
+#define MODEL_MSIX_TABLE 0xb90000u
+#define MODEL_MSIX_PBA 0xba0000u
+#define MODEL_MSIX_PBA_SIZE 8u /* one QWORD holds the 9 pending bits */
+
+/* BAR0 windows. */
+#define MODEL_BAR0_CFG_MIRROR 0x88000u
+#define MODEL_BAR0_PROM 0x300000u
+#define MODEL_BAR0_PROM_SIZE 0x100000u
+
+/* BAR0 registers. */
+#define MODEL_PMC_BOOT_0 0x000u
+#define MODEL_PMC_BOOT_1 0x004u
+#define MODEL_PMC_ENABLE 0x200u
+#define MODEL_PMC_BOOT_42 0xa00u
+#define MODEL_PTIMER_TIME_0 0x9400u
+#define MODEL_PTIMER_TIME_1 0x9410u
+
+#define MODEL_BOOT_0_VALUE 0x1b2000a1u  /* chipset 0x1b2 (GB202), rev A1 */
+#define MODEL_BOOT_42_VALUE 0x1b2a1000u /* arch 0x1b, impl 2, rev A1 */
+#define MODEL_BAR0_BADF 0xbadf1100u
+
+/* Injected faults (option fault=); only "none" exists so far. */
+enum model_fault {
+	MODEL_FAULT_NONE = 0,
+};
+
+/* A memory BAR backed by an fd the client maps (BAR1 VRAM, BAR3). */
+struct model_mem {
+	int fd;
+	uint8_t *map; /* the server's own MAP_SHARED mapping, for trapped access */
+	uint64_t size;
+};
+
+struct model {
+	struct tp_backend be; /* first: the ops turn be back into the model */
+	pthread_mutex_t lock;
+	enum model_fault fault;
+
+	/* Config space: live bytes, and per-byte tables (see model_config.c). */
+	uint8_t cfg[MODEL_CFG_SIZE];
+	uint8_t cfg_boot[MODEL_CFG_SIZE];  /* value after power-on enumeration */
+	uint8_t cfg_wmask[MODEL_CFG_SIZE]; /* bits a write latches */
+	uint8_t cfg_w1c[MODEL_CFG_SIZE];   /* bits a written 1 clears */
+	uint8_t cfg_keep[MODEL_CFG_SIZE];  /* bits a function-level reset keeps */
+
+	/* BAR0 register state (model_bar0.c). */
+	uint32_t pmc_enable;
+	uint8_t msix_table[MODEL_MSIX_VECTORS * MODEL_MSIX_ENTRY];
+	uint64_t msix_pba;
+	uint64_t ptimer_base_ns; /* CLOCK_MONOTONIC when the model was created */
+	uint64_t ptimer_adjust;  /* added mod 2^64: lets a driver set the time */
+
+	struct model_mem vram; /* BAR1 */
+	struct model_mem bar3;
+	uint8_t *rom;          /* MODEL_ROM_SIZE bytes: the VBIOS, then 0xff */
+	size_t rom_image_len;  /* bytes of it that are the image */
+};
+
+static inline struct model *model_of(struct tp_backend *be)
+{
+	return (struct model *)be;
+}
+
+/* Little-endian helpers on byte buffers. */
+static inline uint32_t model_get(const uint8_t *p, unsigned len)
+{
+	uint32_t v = 0;
+
+	for (unsigned i = 0; i < len; i++)
+		v |= (uint32_t)p[i] << (8 * i);
+	return v;
+}
+
+static inline void model_put(uint8_t *p, unsigned len, uint32_t v)
+{
+	for (unsigned i = 0; i < len; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* True when [off, off + len) lies inside [0, size), without overflow. */
+static inline int model_range_ok(uint64_t off, uint64_t len, uint64_t size)
+{
+	return off <= size && len <= size - off;
+}
+
+/* model.c: function-level reset of the device (config and BAR0). Lock held. */
+void model_flr(struct model *m);
+
+/* model_config.c. Lock held. Any length within the 4096 bytes (the BAR0
+ * mirror passes pieces of 8-byte accesses); the ops check the 1/2/4 rule. */
+void model_cfg_init(struct model *m);
+int model_cfg_read(struct model *m, uint32_t off, void *buf, uint32_t len);
+int model_cfg_write(struct model *m, uint32_t off, const void *buf, uint32_t len);
+void model_cfg_flr(struct model *m);
+
+/* model_bar0.c. Lock held. len 1, 2, 4 or 8; off + len <= 16 MiB. */
+void model_bar0_init(struct model *m);
+void model_bar0_reset(struct model *m);
+int model_bar0_read(struct model *m, uint64_t off, void *buf, uint32_t len);
+int model_bar0_write(struct model *m, uint64_t off, const void *buf, uint32_t len);
+
+/* model_vbios.c: fills rom (size bytes) with the VBIOS image and 0xff after
+ * it; returns the image length, 0 if size is too small to hold it. */
+#define MODEL_VBIOS_VERSION "thunderpass model GB202 VBIOS 1.0"
+size_t model_vbios_build(uint8_t *rom, size_t size);
+
+#endif

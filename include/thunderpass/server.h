@@ -1,0 +1,37 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The thunderpass server: one device, served to one vfio-user client at a
+ * time on a UNIX socket. A second client is answered with EBUSY and closed.
+ * When a client goes away the device is reset, its DMA mappings and eventfds
+ * dropped, and the next client is accepted.
+ *
+ * Errors: -errno, logged where decided.
+ */
+#ifndef THUNDERPASS_SERVER_H
+#define THUNDERPASS_SERVER_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include <thunderpass/backend.h>
+
+struct tp_server;
+
+struct tp_server_opts {
+	const char *socket_path;
+	mode_t socket_mode;     /* default 0600 when 0 */
+	struct tp_backend *backend; /* owned by the server from create() on */
+	bool once;              /* exit after the first client leaves */
+	bool restrict_uid;      /* only allow_uid (and root) may connect */
+	uid_t allow_uid;
+};
+
+int tp_server_create(const struct tp_server_opts *opts, struct tp_server **out);
+/* Serves until tp_server_stop() (or, with once, the first client's end). */
+int tp_server_run(struct tp_server *s);
+/* Async-signal-safe: may be called from a signal handler. */
+void tp_server_stop(struct tp_server *s);
+/* Closes the client, resets the device, removes the socket file. */
+void tp_server_destroy(struct tp_server *s);
+
+#endif

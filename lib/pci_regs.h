@@ -1,0 +1,97 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * PCI configuration-space offsets and bits the core uses (PCI Local Bus 3.0,
+ * PCI Express Base 4.0). Written from the specifications, so that no OS
+ * header is needed outside the backends.
+ */
+#ifndef TP_PCI_REGS_H
+#define TP_PCI_REGS_H
+
+#define PCI_VENDOR_ID 0x00
+#define PCI_DEVICE_ID 0x02
+#define PCI_COMMAND 0x04
+#define PCI_COMMAND_IO 0x0001
+#define PCI_COMMAND_MEMORY 0x0002
+#define PCI_COMMAND_MASTER 0x0004
+#define PCI_COMMAND_PARITY 0x0040
+#define PCI_COMMAND_SERR 0x0100
+#define PCI_COMMAND_INTX_DISABLE 0x0400
+#define PCI_STATUS 0x06
+#define PCI_STATUS_INTERRUPT 0x0008
+#define PCI_STATUS_CAP_LIST 0x0010
+#define PCI_REVISION_ID 0x08
+#define PCI_CLASS_PROG 0x09
+#define PCI_CLASS_DEVICE 0x0a
+#define PCI_CACHE_LINE_SIZE 0x0c
+#define PCI_LATENCY_TIMER 0x0d
+#define PCI_HEADER_TYPE 0x0e
+#define PCI_BIST 0x0f
+#define PCI_BASE_ADDRESS_0 0x10
+#define PCI_CARDBUS_CIS 0x28
+#define PCI_SUBSYSTEM_VENDOR_ID 0x2c
+#define PCI_ROM_ADDRESS 0x30
+#define PCI_CAPABILITY_LIST 0x34
+#define PCI_INTERRUPT_LINE 0x3c
+#define PCI_INTERRUPT_PIN 0x3d
+#define PCI_MIN_GNT 0x3e
+
+#define PCI_BAR_IO 0x1
+#define PCI_BAR_MEM_TYPE_MASK 0x6
+#define PCI_BAR_MEM_TYPE_64 0x4
+#define PCI_BAR_MEM_PREFETCH 0x8
+#define PCI_ROM_ENABLE 0x1
+
+#define PCI_CAP_ID_PM 0x01
+#define PCI_CAP_ID_VPD 0x03
+#define PCI_CAP_ID_MSI 0x05
+#define PCI_CAP_ID_VNDR 0x09
+#define PCI_CAP_ID_EXP 0x10
+#define PCI_CAP_ID_MSIX 0x11
+
+#define PCI_MSI_FLAGS 2
+#define PCI_MSI_FLAGS_ENABLE 0x0001
+#define PCI_MSI_FLAGS_QMASK 0x000e
+#define PCI_MSI_FLAGS_QSIZE 0x0070
+#define PCI_MSI_FLAGS_64BIT 0x0080
+#define PCI_MSI_FLAGS_MASKBIT 0x0100
+
+#define PCI_MSIX_FLAGS 2
+#define PCI_MSIX_FLAGS_QSIZE 0x07ff
+#define PCI_MSIX_FLAGS_MASKALL 0x4000
+#define PCI_MSIX_FLAGS_ENABLE 0x8000
+#define PCI_MSIX_TABLE 4
+#define PCI_MSIX_PBA 8
+
+#define PCI_PM_PMC 2
+#define PCI_PM_CTRL 4
+#define PCI_PM_CTRL_STATE 0x0003
+#define PCI_PM_CTRL_PME_ENABLE 0x0100
+#define PCI_PM_CTRL_PME_STATUS 0x8000
+
+#define PCI_EXP_FLAGS 2
+#define PCI_EXP_FLAGS_VERS 0x000f
+#define PCI_EXP_FLAGS_TYPE 0x00f0
+#define PCI_EXP_DEVCAP 4
+#define PCI_EXP_DEVCAP_FLR 0x10000000
+#define PCI_EXP_DEVCTL 8
+#define PCI_EXP_DEVCTL_BCR_FLR 0x8000
+#define PCI_EXP_DEVSTA 10
+#define PCI_EXP_LNKCAP 12
+#define PCI_EXP_LNKCTL 16
+#define PCI_EXP_LNKCTL_LD 0x0010
+#define PCI_EXP_LNKCTL_RL 0x0020
+#define PCI_EXP_LNKSTA 18
+#define PCI_EXP_DEVCAP2 36
+#define PCI_EXP_DEVCTL2 40
+#define PCI_EXP_DEVSTA2 42
+#define PCI_EXP_LNKCAP2 44
+#define PCI_EXP_LNKCTL2 48
+#define PCI_EXP_LNKSTA2 50
+
+#define PCI_EXT_CAP_START 0x100
+#define PCI_EXT_CAP_ID_ERR 0x0001
+#define PCI_EXT_CAP_ID_DSN 0x0003
+#define PCI_EXT_CAP_ID_VNDR 0x000b
+#define PCI_EXT_CAP_ID_REBAR 0x0015
+
+#endif

@@ -1,0 +1,118 @@
+#!/bin/bash
+# Fetch the guest test bed into $TP_TESTBED (default: <repo>/.cache/testbed):
+#   - QEMU 11 from Debian sid (the first Debian QEMU with the vfio-user client),
+#     unpacked, not installed, and run through sid's own ld-linux by two wrappers
+#     (qemu-system-x86_64, qemu-system-aarch64) in $TP_TESTBED/bin;
+#   - Debian bookworm guest kernels (amd64 + arm64) and static busybox for both;
+#   - with --host-packages, the Debian packages the build and tests need.
+# Every step leaves a stamp: a second run downloads nothing.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+D=${TP_TESTBED:-$top/.cache/testbed}
+mkdir -p "$D"
+cd "$D"
+
+log() { echo "testbed: $*" >&2; }
+stamp() { [ -e "$D/.stamp-$1" ]; }
+done_() { touch "$D/.stamp-$1"; }
+
+# The mirror and its security suite come from this machine's own apt configuration.
+mirror() {
+	local f=/etc/apt/sources.list.d/debian.sources
+	if [ -f $f ]; then
+		awk '/^URIs:/{print $2; exit}' $f
+	else
+		awk '/^deb /{print $2; exit}' /etc/apt/sources.list
+	fi
+}
+security_mirror() {
+	local f=/etc/apt/sources.list.d/debian.sources
+	if [ -f $f ]; then
+		awk '/^URIs:/{u=$2} /^Suites:.*security/{print u; exit}' $f
+	else
+		echo http://deb.debian.org/debian-security
+	fi
+}
+M=$(mirror)
+MS=$(security_mirror)
+
+if [ "${1:-}" = --host-packages ]; then
+	log "installing host packages"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update -qq
+	apt-get install -y -qq --no-install-recommends \
+		build-essential meson ninja-build pkg-config libcmocka-dev libjson-c-dev \
+		clang llvm libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
+		busybox-static bc curl xz-utils cpio python3 >/dev/null
+fi
+
+APT_SID="-o Dir::Etc::SourceList=$D/apt/sid.list -o Dir::Etc::SourceParts=/dev/null
+ -o Dir::State::Lists=$D/apt/lists -o Dir::State::status=$D/apt/status
+ -o Acquire::Check-Valid-Until=false -o APT::Install-Recommends=false
+ -o Dir::Cache::archives=$D/debs -o Debug::NoLocking=1"
+APT_ARM="-o Dir::Etc::SourceList=$D/apt/arm64.list -o Dir::Etc::SourceParts=/dev/null
+ -o Dir::State::Lists=$D/apt/arm64-lists -o Dir::State::status=$D/apt/status
+ -o APT::Architecture=arm64 -o APT::Architectures=arm64 -o Debug::NoLocking=1"
+APT_AMD="-o Dir::Etc::SourceList=$D/apt/amd64.list -o Dir::Etc::SourceParts=/dev/null
+ -o Dir::State::Lists=$D/apt/amd64-lists -o Dir::State::status=$D/apt/status
+ -o APT::Architecture=amd64 -o APT::Architectures=amd64 -o Debug::NoLocking=1"
+
+if ! stamp apt; then
+	log "private apt lists (sid for QEMU 11, bookworm amd64/arm64 for guests)"
+	mkdir -p apt/lists/partial apt/arm64-lists/partial apt/amd64-lists/partial debs/partial
+	printf 'deb %s sid main\n' "$M" > apt/sid.list
+	for a in arm64 amd64; do
+		printf 'deb [arch=%s] %s bookworm main\ndeb [arch=%s] %s bookworm-updates main\ndeb [arch=%s] %s bookworm-security main\n' \
+			$a "$M" $a "$M" $a "$MS" > apt/$a.list
+	done
+	: > apt/status
+	# shellcheck disable=SC2086
+	apt-get $APT_SID update -qq
+	# shellcheck disable=SC2086
+	apt-get $APT_ARM update -qq
+	# shellcheck disable=SC2086
+	apt-get $APT_AMD update -qq
+	done_ apt
+fi
+
+if ! stamp qemu; then
+	log "QEMU 11 (sid) package closure"
+	# shellcheck disable=SC2086
+	apt-get $APT_SID install -y -qq --download-only qemu-system-x86 qemu-system-arm >/dev/null
+	rm -rf qemu; mkdir -p qemu
+	for f in debs/*.deb; do dpkg -x "$f" qemu; done
+	done_ qemu
+fi
+
+L=$D/qemu/usr/lib/x86_64-linux-gnu
+mkdir -p bin
+for a in x86_64 aarch64; do
+	cat > bin/qemu-system-$a <<W
+#!/bin/sh
+# QEMU from Debian sid, run through sid's own dynamic loader (not installed).
+export QEMU_MODULE_DIR=$L/qemu
+exec $L/ld-linux-x86-64.so.2 --library-path $L $D/qemu/usr/bin/qemu-system-$a -L $D/qemu/usr/share/qemu -L $D/qemu/usr/share/seabios "\$@"
+W
+	chmod +x bin/qemu-system-$a
+done
+
+if ! stamp kernels; then
+	log "guest kernels and busybox (bookworm)"
+	mkdir -p kdebs k/amd64 k/arm64
+	# shellcheck disable=SC2086
+	ka=$(apt-cache $APT_AMD depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+	# shellcheck disable=SC2086
+	kb=$(apt-cache $APT_ARM depends linux-image-arm64 | awk '/Depends: linux-image-[0-9]/{print $2; exit}')
+	(cd kdebs && apt-get $APT_AMD download -qq "$ka" busybox-static && apt-get $APT_ARM download -qq "$kb" busybox-static)
+	dpkg -x kdebs/"${ka}"_*_amd64.deb k/amd64
+	dpkg -x kdebs/busybox-static_*_amd64.deb k/amd64
+	dpkg -x kdebs/"${kb}"_*_arm64.deb k/arm64
+	dpkg -x kdebs/busybox-static_*_arm64.deb k/arm64
+	echo "${ka#linux-image-}" > k/amd64/KVER
+	echo "${kb#linux-image-}" > k/arm64/KVER
+	done_ kernels
+fi
+
+bin/qemu-system-x86_64 --version | head -1 >&2
+log "ready in $D (amd64 kernel $(cat k/amd64/KVER), arm64 kernel $(cat k/arm64/KVER))"

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The thunderpass subcommands. Each takes the argument vector from its own
+ * name on (argv[0] is the subcommand) and returns the process exit status:
+ * 0 success, 1 failure, 2 bad usage.
+ */
+#ifndef THUNDERPASS_TOOLS_COMMANDS_H
+#define THUNDERPASS_TOOLS_COMMANDS_H
+
+/* thunderpass serve --socket PATH [--backend NAME] [-o KEY=VALUE]... */
+int tp_cmd_serve(int argc, char **argv);
+
+/* thunderpass identify [--device ID] BOOT0 [BOOT42] */
+int tp_cmd_identify(int argc, char **argv);
+
+/* thunderpass qemu-args --socket PATH [--arch ARCH] [--mem SIZE] */
+int tp_cmd_qemu_args(int argc, char **argv);
+
+#endif
