@@ -73,7 +73,7 @@ static unsigned policy_msi(struct tp_config *c, uint32_t p, uint32_t extent)
 {
 	uint16_t flags = (uint16_t)tp_le_get(c->phys + p + PCI_MSI_FLAGS, 2);
 	bool is64 = flags & PCI_MSI_FLAGS_64BIT, pvm = flags & PCI_MSI_FLAGS_MASKBIT;
-	unsigned vectors = 1u << TP_MIN((flags & PCI_MSI_FLAGS_QMASK) >> 1, 5u);
+	unsigned vectors = 1u << TP_MIN((unsigned)(flags & PCI_MSI_FLAGS_QMASK) >> 1, 5u);
 	uint32_t data = p + (is64 ? 0xc : 0x8);
 	unsigned len = (unsigned)(data - p) + (pvm ? 0xc : 0x2);
 

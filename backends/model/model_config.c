@@ -11,9 +11,9 @@
  * DevCtl's Initiate FLR); cfg_write handles them after applying the masks.
  *
  * Register layouts are from the PCI Local Bus 3.0, PCI Power Management 1.2
- * and PCI Express Base 4.0-6.0 specifications; the chosen values follow what
- * lspci shows for recent NVIDIA boards, with the link at x4 8 GT/s as behind a
- * Thunderbolt 4 dock.
+ * and PCI Express Base 4.0-6.0 specifications; the values are chosen to be
+ * plausible for a recent NVIDIA board, with the link trained to x4 8 GT/s as
+ * behind a Thunderbolt 4 dock.
  */
 #include <errno.h>
 #include <string.h>

@@ -72,7 +72,8 @@ struct tp_host {
 struct tp_backend_ops {
 	const char *name;
 
-	/* Raw config space of the function. off + len <= the config region size. */
+	/* Raw config space of the function: the core only makes naturally
+	 * aligned accesses of 1, 2 or 4 bytes, as config cycles are. */
 	int (*config_read)(struct tp_backend *be, uint32_t off, void *buf, uint32_t len);
 	int (*config_write)(struct tp_backend *be, uint32_t off, const void *buf, uint32_t len);
 

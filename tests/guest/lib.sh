@@ -1,3 +1,5 @@
+# shellcheck shell=dash disable=SC2046,SC2034,SC2317,SC3043
+# (busybox ash: "local" exists; "set -- $(...)" splits on purpose; helpers are called by the tests)
 # Guest-side helpers for test scripts (busybox sh). mkinitrd.sh writes this file and
 # then the test script into /test.sh, so a test simply calls these functions.
 #
@@ -65,6 +67,16 @@ check_eq() {
 	else
 		echo "$1 = $(hex "$2") (want $(hex "$3")) FAIL"
 		tp_record "$1 = $(hex "$2"), want $(hex "$3")"
+	fi
+}
+
+# check_dec WHAT GOT WANT: the same, printed in decimal
+check_dec() {
+	if [ $(($2)) -eq $(($3)) ]; then
+		echo "$1 = $(($2)) ok"
+	else
+		echo "$1 = $(($2)) (want $(($3))) FAIL"
+		tp_record "$1 = $(($2)), want $(($3))"
 	fi
 }
 
@@ -147,6 +159,7 @@ IORESOURCE_IO=0x100
 IORESOURCE_MEM=0x200
 IORESOURCE_PREFETCH=0x2000
 IORESOURCE_MEM_64=0x100000
+IORESOURCE_ROM_SHADOW=0x2 # (for the ROM line: the x86 legacy copy at 0xc0000)
 
 bar_line() { sed -n "$(($2 + 1))p" "$1/resource"; }
 bar_start() { set -- $(bar_line "$1" "$2"); hex "$1"; }

@@ -25,7 +25,8 @@
 #   --smp N                 guest CPUs (default 1)
 #   --cpu MODEL             QEMU -cpu (default max; aarch64 max,pauth=off)
 #   --host-check CMD        run CMD (sh -c) after the guest and the server have ended,
-#                           with TP_SERVER_LOG, TP_GUEST_LOG, TP_TMP, TP_ARCH exported;
+#                           with TP_SERVER_LOG, TP_GUEST_LOG, TP_TMP, TP_ARCH and
+#                           TP_SOCKET exported (TP_SERVER_LOG is /dev/null without a server);
 #                           its failure fails the test (repeatable)
 #   --log FILE              where the guest console log goes
 #                           (default build/guest-logs/NAME-ARCH.log)
@@ -45,7 +46,7 @@ TB=${TP_TESTBED:-$top/.cache/testbed}
 die() { echo "run.sh: $*" >&2; exit 2; }
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 
-arch=x86_64 test= timeout=120 keep= log= quiet= smp=1 append= modules= cpu= no_device=
+arch=x86_64 test='' timeout=120 keep='' log='' quiet='' smp=1 append='' modules='' cpu='' no_device=''
 server=${TP_SERVER:-$top/build/thunderpass}
 mode=server
 server_args=() qemu_extra=() qemu_dev=() device_props=() files=() host_checks=()
@@ -116,11 +117,10 @@ if [ $mode = server ]; then
 	[ -x "$server" ] || die "no server binary '$server' (meson setup build && meson compile -C build)"
 fi
 [ -n "$log" ] || log=$top/build/guest-logs/$name-$arch.log
-mkdir -p "$(dirname "$log")"
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tp-guest.XXXXXX")
 sock=$tmp/tp.sock
-qpid= spid=
+qpid='' spid=''
 
 # Never leave anything running: kill what is still alive, keep files if asked, clean.
 stop_pid() { # pid seconds: TERM, wait up to seconds, then KILL
@@ -156,6 +156,9 @@ MODULES=$modules "$here/mkinitrd.sh" "$arch" "$tmp/initrd.cpio.gz" "$test" ${fil
 
 # ---- the server
 dev_args=()
+# Guest RAM shared with the server (qemu-args prints its own when it is used).
+mem_args=(-m 512 -object memory-backend-memfd,id=mem,size=512M,share=on -machine memory-backend=mem)
+port_args=(-device pcie-root-port,id=rp0,chassis=1,slot=1)
 if [ $mode = server ]; then
 	"$server" serve --backend model --socket "$sock" --log-level info \
 		${server_args[@]+"${server_args[@]}"} > "$tmp/server.log" 2>&1 < /dev/null &
@@ -173,17 +176,26 @@ if [ $mode = server ]; then
 	done
 	props=
 	for p in ${device_props[@]+"${device_props[@]}"}; do props="$props,$p"; done
-	[ -n "$no_device" ] || dev_args=(-device "{\"driver\":\"vfio-user-pci\",\"id\":\"tp0\",\"bus\":\"rp0\",\"socket\":{\"type\":\"unix\",\"path\":\"$sock\"}$props}")
+	if [ -n "$no_device" ]; then
+		:
+	elif [ -z "$props" ]; then
+		# What users are told to use, verbatim: `thunderpass qemu-args`.
+		mapfile -t dev_args < <("$server" qemu-args --socket "$sock" --arch "$arch" \
+			--mem 512M --format lines)
+		[ ${#dev_args[@]} -gt 0 ] || die "thunderpass qemu-args printed nothing"
+		mem_args=() port_args=()
+	else
+		dev_args=(-device "{\"driver\":\"vfio-user-pci\",\"id\":\"tp0\",\"bus\":\"rp0\",\"socket\":{\"type\":\"unix\",\"path\":\"$sock\"}$props}")
+	fi
 fi
 
 # ---- the guest
 t_qemu=$(now_ms)
-"$qemu" -accel tcg "${machine[@]}" -smp "$smp" -m 512 \
-	-object memory-backend-memfd,id=mem,size=512M,share=on -machine memory-backend=mem \
+"$qemu" -accel tcg "${machine[@]}" -smp "$smp" ${mem_args[@]+"${mem_args[@]}"} \
 	-nographic -no-reboot -nic none \
 	-kernel "$kernel" -initrd "$tmp/initrd.cpio.gz" \
 	-append "console=$console panic=-1 quiet$append" \
-	-device pcie-root-port,id=rp0,chassis=1,slot=1 \
+	${port_args[@]+"${port_args[@]}"} \
 	${dev_args[@]+"${dev_args[@]}"} ${qemu_dev[@]+"${qemu_dev[@]}"} ${qemu_extra[@]+"${qemu_extra[@]}"} \
 	> "$tmp/console.log" 2>&1 < /dev/null &
 qpid=$!
@@ -202,7 +214,9 @@ wait "$qpid" 2>/dev/null || qrc=$?
 qpid=
 t_end=$(now_ms)
 tr -d '\r' < "$tmp/console.log" > "$tmp/guest.log"
-cp "$tmp/guest.log" "$log"
+rm -f "$tmp/console.log"
+# (the log folder may have gone meanwhile: build/ can be wiped by a fresh meson setup)
+{ mkdir -p "$(dirname "$log")" && cp "$tmp/guest.log" "$log"; } || echo "run.sh: could not write $log" >&2
 
 # ---- the server's shutdown
 problems=()
@@ -241,7 +255,7 @@ elif [ "$result" != "RESULT: PASS" ]; then
 	problems+=("guest: $result")
 fi
 [ -n "$timed_out" ] || [ $qrc -eq 0 ] || problems+=("QEMU exit status $qrc")
-export TP_SERVER_LOG=$tmp/server.log TP_GUEST_LOG=$tmp/guest.log TP_TMP=$tmp TP_ARCH=$arch
+export TP_SERVER_LOG=$tmp/server.log TP_GUEST_LOG=$tmp/guest.log TP_TMP=$tmp TP_ARCH=$arch TP_SOCKET=$sock
 [ $mode = server ] || TP_SERVER_LOG=/dev/null
 for c in ${host_checks[@]+"${host_checks[@]}"}; do
 	hrc=0

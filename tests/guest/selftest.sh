@@ -69,8 +69,8 @@ expect() {
 		bad "$what: no /$pat/ in the runner's output"
 		sed 's/^/    /' "$t/out"
 	else
-		ok "$what: $(grep -E '^TEST .*(PASS|FAIL)' "$t/out" | tail -1)"
-		grep -E '^TEST .* at ' "$t/out" | sed 's/^/    /'
+		ok "$what: $(grep -E -- "$pat" "$t/out" | tail -1)"
+		grep -E '^TEST .* at ' "$t/out" | sed 's/^/    /' || true
 	fi
 }
 
@@ -111,7 +111,7 @@ TB=${TP_TESTBED:-$here/../../.cache/testbed}
 gzip -dc "$t/i1.cpio.gz" | (cd "$t" && mkdir x && cd x && "$TB/k/amd64/bin/busybox" cpio -id 2> /dev/null) || true
 if [ -f "$t/x/lib/modules/$(cat "$TB/k/arm64/KVER")/modules.dep" ] &&
 	[ -n "$(find "$t/x/lib/modules" -name 'nvme-core.ko')" ] && [ -f "$t/x/bin/lib.sh" ] &&
-	[ "$(cat "$t/x/etc/modules" | tr '\n' ' ')" = "nvme e1000e " ]; then
+	[ "$(tr '\n' ' ' < "$t/x/etc/modules")" = "nvme e1000e " ]; then
 	ok "initramfs has modules.dep, nvme's dependency nvme-core, /bin/lib.sh, /etc/modules"
 else
 	bad "initramfs content"
@@ -146,7 +146,7 @@ while True:
 PY
 chmod +x "$t/fake-server"
 printf 'step nothing\necho "guest: nothing to test"\nresult_pass\n' > "$t/t-nothing.sh"
-srv=(--arch $a --test "$t/t-nothing.sh" --server "$t/fake-server" --no-device --server-arg --extra)
+srv=(--arch "$a" --test "$t/t-nothing.sh" --server "$t/fake-server" --no-device --server-arg --extra)
 TP_FAKE_MODE=good expect PASS 'TEST nothing x86_64: PASS' "stand-in server behaves" -- "${srv[@]}" \
 	--host-check 'grep -q "args .*--extra" "$TP_SERVER_LOG" && grep -q "fake server: stopped" "$TP_SERVER_LOG"'
 TP_FAKE_MODE=badexit expect FAIL 'server exit status 5' "server exits 5" -- "${srv[@]}"

@@ -37,14 +37,27 @@ security_mirror() {
 M=$(mirror)
 MS=$(security_mirror)
 
+HOST_PACKAGES="build-essential meson ninja-build pkg-config libcmocka-dev libjson-c-dev
+ clang llvm libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+ busybox-static bc curl xz-utils cpio python3 ca-certificates"
+
 if [ "${1:-}" = --host-packages ]; then
-	log "installing host packages"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends \
-		build-essential meson ninja-build pkg-config libcmocka-dev libjson-c-dev \
-		clang llvm libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross \
-		busybox-static bc curl xz-utils cpio python3 >/dev/null
+	# shellcheck disable=SC2086
+	missing=$(dpkg-query -W -f='${Package} ${Status}\n' $HOST_PACKAGES 2>/dev/null |
+		awk '$NF != "installed" {print $1}'; for p in $HOST_PACKAGES; do
+			dpkg-query -W "$p" >/dev/null 2>&1 || echo "$p"; done)
+	if [ -n "$missing" ]; then
+		if [ "$(id -u)" != 0 ]; then
+			echo "testbed: missing Debian packages:" $missing >&2
+			echo "testbed: install them as root: apt-get install" $missing >&2
+			exit 1
+		fi
+		log "installing host packages:" $missing
+		export DEBIAN_FRONTEND=noninteractive
+		apt-get update -qq
+		# shellcheck disable=SC2086
+		apt-get install -y -qq --no-install-recommends $missing >/dev/null
+	fi
 fi
 
 APT_SID="-o Dir::Etc::SourceList=$D/apt/sid.list -o Dir::Etc::SourceParts=/dev/null

@@ -1,0 +1,19 @@
+#!/bin/bash
+# make demo: thunderpass serves the model RTX 5090 (GB202); an arm64 Linux guest
+# under stock QEMU 11 (TCG) sees it through -device vfio-user-pci, and we print
+# what the guest saw, BOOT_0 decoded.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+arch=${TP_DEMO_ARCH:-aarch64}
+log=$top/build/guest-logs/demo-$arch.log
+
+echo "== thunderpass demo: model GB202 (RTX 5090) -> $arch guest under QEMU 11"
+echo "== QEMU options (thunderpass qemu-args --socket SOCK --arch $arch):"
+"$top/build/thunderpass" qemu-args --socket "/run/user/$(id -u)/thunderpass.sock" --arch "$arch" | sed 's/^/   /'
+echo "== booting the guest ..."
+"$here/run.sh" --arch "$arch" --test "$here/t-model.sh" --log "$log"
+boot0=$(sed -n 's/.*PMC_BOOT_0 (BAR0+0x0) = \(0x[0-9a-f]*\).*/\1/p' "$log" | head -1)
+boot42=$(sed -n 's/.*PMC_BOOT_42 (BAR0+0xa00) = \(0x[0-9a-f]*\).*/\1/p' "$log" | head -1)
+echo "== BOOT_0 $boot0 and BOOT_42 $boot42, read by the guest through the trap path, decoded:"
+"$top/build/thunderpass" identify --device 2b85 "$boot0" "$boot42" | sed 's/^/   /'
