@@ -3,6 +3,9 @@
 # machines are shared and noisy; nothing here passes or fails on a clock).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/.." && pwd)
+echo "== copy engine bandwidth (server-measured) vs memcpy"
+"$top/build/bench/tp-ce-bench"
 echo "== trapped BAR0 read from the guest vs a bare UNIX-socket round trip on the host"
 for arch in x86_64 aarch64; do
 	"$here/run-bar-read.sh" --arch "$arch" --reps 3 --quiet

@@ -27,9 +27,16 @@ static void host_intx_set(void *ctx, int level)
 	tp_irqs_intx(&d->irqs, level);
 }
 
+static int host_dma_rw(void *ctx, uint64_t dva, void *buf, uint64_t len, int write,
+		       uint64_t *fault)
+{
+	return tp_device_dma_rw(ctx, dva, buf, len, write, fault);
+}
+
 static const struct tp_host_ops host_ops = {
 	.irq_raise = host_irq_raise,
 	.intx_set = host_intx_set,
+	.dma_rw = host_dma_rw,
 };
 
 /* NVIDIA: the chipset from PMC_BOOT_42 decides which quirks apply. */
@@ -87,7 +94,7 @@ static int irq_counts(struct tp_device *d, uint32_t count[TP_IRQ_INDEX_COUNT])
 	return 0;
 }
 
-int tp_device_open(struct tp_device *d, struct tp_backend *be)
+int tp_device_open(struct tp_device *d, struct tp_backend *be, const char *iommu)
 {
 	uint64_t sizes[TP_NUM_BARS + 1];
 	uint32_t counts[TP_IRQ_INDEX_COUNT];
@@ -100,6 +107,11 @@ int tp_device_open(struct tp_device *d, struct tp_backend *be)
 	be->host.ops = &host_ops;
 	be->host.ctx = d;
 	tp_dma_init(&d->dma, d->name, TP_VU_MAX_DMA_MAPS);
+	pthread_rwlock_init(&d->dma_lock, NULL);
+	pthread_mutex_init(&d->fault_lock, NULL);
+	rc = tp_iommu_create(iommu ? iommu : "identity", d->name, &d->iommu);
+	if (rc)
+		return rc;
 
 	/* Regions first: the BAR sizes shape config space. The quirk windows
 	 * need the identity, read raw from the function. */
@@ -129,8 +141,9 @@ int tp_device_open(struct tp_device *d, struct tp_backend *be)
 		tp_err(d->name, "cannot set up interrupts: %s", strerror(-rc));
 		return rc;
 	}
-	tp_info(d->name, "%04x:%04x ready: config %u bytes, %u MSI-X / %u MSI vectors", d->vendor,
-		d->device, d->cfg.size, counts[TP_IRQ_MSIX], counts[TP_IRQ_MSI]);
+	tp_info(d->name, "%04x:%04x ready: config %u bytes, %u MSI-X / %u MSI vectors, %s IOMMU",
+		d->vendor, d->device, d->cfg.size, counts[TP_IRQ_MSIX], counts[TP_IRQ_MSI],
+		d->iommu->ops->name);
 	return 0;
 }
 
@@ -138,11 +151,17 @@ void tp_device_close(struct tp_device *d)
 {
 	if (!d->be)
 		return;
-	tp_dma_destroy(&d->dma);
-	tp_irqs_destroy(&d->irqs);
+	/* The backend goes first: its engine must stop before memory goes. */
 	if (d->be->ops->destroy)
 		d->be->ops->destroy(d->be);
 	d->be = NULL;
+	tp_dma_destroy(&d->dma);
+	if (d->iommu)
+		d->iommu->ops->destroy(d->iommu);
+	d->iommu = NULL;
+	tp_irqs_destroy(&d->irqs);
+	pthread_rwlock_destroy(&d->dma_lock);
+	pthread_mutex_destroy(&d->fault_lock);
 }
 
 int tp_device_reset(struct tp_device *d)
@@ -154,12 +173,23 @@ int tp_device_reset(struct tp_device *d)
 	return rc;
 }
 
+/* A guest region goes: the IOMMU forgets every mapping into it, the backend
+ * is told; the caller holds the DMA lock for writing. */
 static void dma_unmap_cb(void *ctx, const struct tp_dma_region *r)
 {
 	struct tp_device *d = ctx;
 
+	d->iommu->ops->region_removed(d->iommu, r);
 	if (d->be->ops->dma_unmap)
 		d->be->ops->dma_unmap(d->be, r);
+}
+
+static void dma_clear(struct tp_device *d)
+{
+	pthread_rwlock_wrlock(&d->dma_lock);
+	tp_dma_clear(&d->dma, dma_unmap_cb, d);
+	d->iommu->ops->reset(d->iommu);
+	pthread_rwlock_unlock(&d->dma_lock);
 }
 
 void tp_device_session_end(struct tp_device *d)
@@ -168,7 +198,7 @@ void tp_device_session_end(struct tp_device *d)
 	/* Reset first: the device must stop using guest memory before it goes. */
 	tp_device_reset(d);
 	tp_irqs_clear(&d->irqs);
-	tp_dma_clear(&d->dma, dma_unmap_cb, d);
+	dma_clear(d);
 	for (uint32_t i = 0; i < TP_REGION_COUNT; i++)
 		memset(&d->regions[i].st, 0, sizeof(d->regions[i].st));
 	d->irqs.dropped = 0;
@@ -192,10 +222,12 @@ void tp_device_log_stats(const struct tp_device *d)
 	tp_info(d->name,
 		"session stats dma_maps=%" PRIu64 " dma_unmaps=%" PRIu64 " irqs_msix=%" PRIu64
 		" irqs_msi=%" PRIu64 " irqs_intx=%" PRIu64 " irqs_dropped=%" PRIu64
-		" filtered_config_writes=%" PRIu64 " resets=%" PRIu64,
+		" filtered_config_writes=%" PRIu64 " resets=%" PRIu64 " dma_faults=%" PRIu64
+		" iommu=%s iommu_maps=%" PRIu64 " iommu_live=%" PRIu64,
 		d->dma.maps, d->dma.unmaps, d->irqs.idx[TP_IRQ_MSIX].raised,
 		d->irqs.idx[TP_IRQ_MSI].raised, d->irqs.idx[TP_IRQ_INTX].raised, d->irqs.dropped,
-		d->cfg.filtered_writes, d->resets);
+		d->cfg.filtered_writes, d->resets, d->dma_faults, d->iommu->ops->name,
+		d->iommu->st.maps, d->iommu->st.live);
 }
 
 static const struct tp_trap *find_trap(const struct tp_device *d, uint32_t index, uint64_t off,
@@ -279,29 +311,36 @@ int tp_device_dma_map(struct tp_device *d, uint64_t iova, uint64_t size, int fd,
 		      uint64_t offset, uint32_t prot)
 {
 	struct tp_dma_region *r;
-	int rc = tp_dma_add(&d->dma, iova, size, fd, offset, prot, &r);
+	uint64_t removed;
+	int rc;
 
+	pthread_rwlock_wrlock(&d->dma_lock);
+	rc = tp_dma_add(&d->dma, iova, size, fd, offset, prot, &r);
 	if (rc)
-		return rc;
-	if (d->be->ops->dma_map) {
+		goto out;
+	rc = d->iommu->ops->region_added(d->iommu, r);
+	if (!rc && d->be->ops->dma_map) {
 		rc = d->be->ops->dma_map(d->be, r);
-		if (rc) {
-			uint64_t removed;
-
-			tp_dma_remove(&d->dma, iova, size, NULL, NULL, &removed);
-			return rc;
-		}
+		if (rc)
+			d->iommu->ops->region_removed(d->iommu, r);
 	}
-	return 0;
+	if (rc)
+		tp_dma_remove(&d->dma, iova, size, NULL, NULL, &removed);
+out:
+	pthread_rwlock_unlock(&d->dma_lock);
+	return rc;
 }
 
 int tp_device_dma_unmap(struct tp_device *d, uint64_t iova, uint64_t size, bool all)
 {
 	uint64_t removed = 0;
+	int rc = 0;
 
-	if (all) {
+	pthread_rwlock_wrlock(&d->dma_lock);
+	if (all)
 		tp_dma_clear(&d->dma, dma_unmap_cb, d);
-		return 0;
-	}
-	return tp_dma_remove(&d->dma, iova, size, dma_unmap_cb, d, &removed);
+	else
+		rc = tp_dma_remove(&d->dma, iova, size, dma_unmap_cb, d, &removed);
+	pthread_rwlock_unlock(&d->dma_lock);
+	return rc;
 }

@@ -18,8 +18,11 @@
 #include <thunderpass/backend.h>
 #include <thunderpass/protocol.h>
 
+#include <pthread.h>
+
 #include "config.h"
 #include "dma.h"
+#include "iommu.h"
 #include "irq.h"
 
 #define TP_MAX_TRAPS 4
@@ -53,14 +56,22 @@ struct tp_device {
 	struct tp_trap traps[TP_MAX_TRAPS];
 	unsigned ntraps;
 	struct tp_dma_map dma;
+	struct tp_iommu *iommu;
+	/* Writers change guest memory or IOMMU mappings; the device's DMA reads. */
+	pthread_rwlock_t dma_lock;
+	pthread_mutex_t fault_lock;
+	uint64_t dma_faults;      /* translate or access faults, ever */
+	uint64_t fault_burst;     /* faults not yet logged */
+	uint64_t last_fault_ns;
 	struct tp_irqs irqs;
 	uint64_t resets;
 	uint64_t config_reads, config_writes;
 };
 
 /* Reads everything the core needs from the backend; the backend stays owned
- * by the caller until tp_device_close, which destroys it. */
-int tp_device_open(struct tp_device *d, struct tp_backend *be);
+ * by the caller until tp_device_close, which destroys it. iommu: the IOMMU
+ * model's name ("identity", "dart"; NULL: identity). */
+int tp_device_open(struct tp_device *d, struct tp_backend *be, const char *iommu);
 void tp_device_close(struct tp_device *d);
 
 /* DEVICE_RESET: the function, then the guest's view of it. */
@@ -92,5 +103,13 @@ int tp_regions_info(struct tp_device *d, uint32_t index, uint32_t argsz, uint8_t
 int tp_device_dma_map(struct tp_device *d, uint64_t iova, uint64_t size, int fd,
 		      uint64_t offset, uint32_t prot);
 int tp_device_dma_unmap(struct tp_device *d, uint64_t iova, uint64_t size, bool all);
+
+/* dmaio.c: the device's DMA through the IOMMU model (tp_host_ops.dma_rw). */
+int tp_device_dma_rw(struct tp_device *d, uint64_t dva, void *buf, uint64_t len, int write,
+		     uint64_t *fault);
+/* IOMMU map/unmap on behalf of a guest-cooperative path (pvdma), locked. */
+int tp_device_iommu_map(struct tp_device *d, uint64_t iova, uint64_t len, uint32_t prot,
+			uint64_t align, uint64_t *dva);
+int tp_device_iommu_unmap(struct tp_device *d, uint64_t dva, uint64_t len);
 
 #endif

@@ -183,6 +183,8 @@ static int h_region_write(struct tp_session *s, struct tp_msg *m, struct reply *
 	int rc;
 
 	memcpy(&a, m->payload, sizeof(a));
+	if (a.count > TP_VU_MAX_DATA_XFER)
+		return -E2BIG; /* what we announced, whatever the framing allows */
 	if (a.count != m->len - sizeof(a))
 		return -EINVAL;
 	rc = tp_device_region_write(s->dev, a.region, a.offset, m->payload + sizeof(a), a.count,

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <thunderpass/log.h>
@@ -55,6 +56,19 @@ void *tp_dma_ptr(const struct tp_dma_map *m, uint64_t iova, uint64_t len, uint32
 		return NULL;
 	if (!tp_range_ok(iova - r->iova, len, r->size))
 		return NULL;
+	return (uint8_t *)r->vaddr + (iova - r->iova);
+}
+
+void *tp_dma_span(const struct tp_dma_map *m, uint64_t iova, uint64_t len, uint32_t prot,
+		  uint64_t *avail)
+{
+	const struct tp_dma_region *r = tp_dma_find(m, iova);
+	uint64_t left;
+
+	if (!r || !r->vaddr || (r->prot & prot) != prot)
+		return NULL;
+	left = r->size - (iova - r->iova);
+	*avail = len < left ? len : left;
 	return (uint8_t *)r->vaddr + (iova - r->iova);
 }
 
@@ -121,6 +135,20 @@ int tp_dma_add(struct tp_dma_map *m, uint64_t iova, uint64_t size, int fd, uint6
 		rc = grow(m);
 	if (rc)
 		goto fail;
+	if (fd >= 0) {
+		struct stat st;
+
+		/* A file shorter than the map would SIGBUS the device's first
+		 * access past its end: refuse it now. */
+		if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		    (offset > (uint64_t)st.st_size || size > (uint64_t)st.st_size - offset)) {
+			tp_warn(m->who, "DMA_MAP [%#llx +%#llx]: the fd holds only %lld bytes from "
+					"offset %#llx", (unsigned long long)iova, (unsigned long long)size,
+				(long long)st.st_size, (unsigned long long)offset);
+			rc = -EINVAL;
+			goto fail;
+		}
+	}
 	if (fd >= 0) {
 		int mprot = ((prot & TP_VU_DMA_READ_OK) ? PROT_READ : 0) |
 			    ((prot & TP_VU_DMA_WRITE_OK) ? PROT_WRITE : 0);

@@ -49,6 +49,12 @@ const struct tp_dma_region *tp_dma_find(const struct tp_dma_map *m, uint64_t iov
  * the access needed (TP_VU_DMA_READ_OK / WRITE_OK); NULL otherwise.
  */
 void *tp_dma_ptr(const struct tp_dma_map *m, uint64_t iova, uint64_t len, uint32_t prot);
+/*
+ * Host pointer for iova when its region has the access needed; *avail gets
+ * how many of the len bytes from there lie in that region. NULL otherwise.
+ */
+void *tp_dma_span(const struct tp_dma_map *m, uint64_t iova, uint64_t len, uint32_t prot,
+		  uint64_t *avail);
 void tp_dma_destroy(struct tp_dma_map *m);
 
 #endif

@@ -229,11 +229,10 @@ void tp_irqs_raise(struct tp_irqs *q, uint32_t vector)
 			trigger_locked(q, TP_IRQ_MSI, vector);
 		else
 			q->dropped++;
-	} else if (q->idx[TP_IRQ_INTX].live) {
-		trigger_locked(q, TP_IRQ_INTX, 0);
-	} else {
+	} else if (!q->idx[TP_IRQ_INTX].live) {
 		q->dropped++;
 	}
+	/* With INTx in use the device's level (tp_irqs_intx) is what counts. */
 	pthread_mutex_unlock(&q->lock);
 }
 

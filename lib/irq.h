@@ -52,7 +52,10 @@ int tp_irqs_set(struct tp_irqs *q, const struct tp_vu_irq_set *s, const uint8_t 
 		uint32_t len, int *fds, unsigned nfds);
 uint32_t tp_irqs_info_flags(uint32_t index);
 
+/* An edge on a device vector: to MSI-X if the client gave MSI-X eventfds,
+ * else to MSI; ignored under INTx (the level below is what INTx carries). */
 void tp_irqs_raise(struct tp_irqs *q, uint32_t vector);
+/* The device's INTx level. */
 void tp_irqs_intx(struct tp_irqs *q, int level);
 
 #endif

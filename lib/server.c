@@ -76,7 +76,7 @@ int tp_server_create(const struct tp_server_opts *opts, struct tp_server **out)
 			opts->backend->ops->destroy(opts->backend);
 		goto fail;
 	}
-	rc = tp_device_open(&s->dev, opts->backend);
+	rc = tp_device_open(&s->dev, opts->backend, opts->iommu);
 	if (rc) {
 		if (!s->dev.be && opts->backend->ops->destroy)
 			opts->backend->ops->destroy(opts->backend);

@@ -60,6 +60,28 @@ bad:
 	return -EINVAL;
 }
 
+/* The whole string must be one JSON value (trailing blanks aside): a parser
+ * that stops at the first value would accept "{}garbage". */
+static json_object *parse_whole(const char *json)
+{
+	json_tokener *tok = json_tokener_new();
+	json_object *root;
+	size_t len = strlen(json), used;
+
+	if (!tok)
+		return NULL;
+	root = json_tokener_parse_ex(tok, json, (int)len);
+	used = json_tokener_get_parse_end(tok);
+	if (json_tokener_get_error(tok) != json_tokener_success)
+		root = (json_object_put(root), NULL);
+	json_tokener_free(tok);
+	if (root && json[used + strspn(json + used, " \t\r\n")]) {
+		json_object_put(root);
+		root = NULL;
+	}
+	return root;
+}
+
 int tp_version_parse(const uint8_t *payload, uint32_t len, struct tp_client_caps *out,
 		     const char *who)
 {
@@ -87,7 +109,7 @@ int tp_version_parse(const uint8_t *payload, uint32_t len, struct tp_client_caps
 	}
 	if (!json[0])
 		return 0;
-	root = json_tokener_parse(json);
+	root = parse_whole(json);
 	if (!root || !json_object_is_type(root, json_type_object)) {
 		tp_warn(who, "VERSION: capabilities are not a JSON object");
 		json_object_put(root);

@@ -31,7 +31,7 @@ static void serve_usage(FILE *f)
 	fprintf(f,
 		"usage: thunderpass serve --socket PATH [--backend NAME] [-o KEY=VALUE]...\n"
 		"                         [--socket-mode MODE] [--allow-uid UID] [--once]\n"
-		"                         [--log-level error|warn|info|debug]\n\n"
+		"                         [--iommu identity|dart] [--log-level error|warn|info|debug]\n\n"
 		"Serves one device to one vfio-user client at a time. SIGINT/SIGTERM stop the\n"
 		"server cleanly and remove the socket.\n\n"
 		"  --socket PATH      the UNIX socket to create (its directory must not be\n"
@@ -41,6 +41,10 @@ static void serve_usage(FILE *f)
 		"  --socket-mode MODE socket permissions, octal (default 0600: owner only)\n"
 		"  --allow-uid UID    only this user (and root) may connect\n"
 		"  --once             exit when the first client disconnects\n"
+		"  --iommu MODEL      how device addresses map to guest memory: identity\n"
+		"                     (device address = guest physical, as kernel VFIO; the\n"
+		"                     default) or dart (host-chosen addresses, as Apple's DART;\n"
+		"                     needs the pvdma guest module)\n"
 		"  --log-level LEVEL  default info\n\nbackends:\n");
 	for (; *t; t++)
 		fprintf(f, "  %-8s %s\n", (*t)->name, (*t)->help);
@@ -76,6 +80,7 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
 		{ "socket-mode", required_argument, NULL, 'm' },
 		{ "allow-uid", required_argument, NULL, 'u' },
 		{ "once", no_argument, NULL, '1' },
+		{ "iommu", required_argument, NULL, 'i' },
 		{ "log-level", required_argument, NULL, 'l' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -110,6 +115,13 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
 			}
 			break;
 		case '1': a->sopts.once = true; break;
+		case 'i':
+			if (strcmp(optarg, "identity") && strcmp(optarg, "dart")) {
+				fprintf(stderr, "thunderpass serve: --iommu is identity or dart\n");
+				return 2;
+			}
+			a->sopts.iommu = optarg;
+			break;
 		case 'l':
 			if (tp_log_parse_level(optarg, &level)) {
 				fprintf(stderr, "thunderpass serve: bad --log-level '%s'\n", optarg);

@@ -264,12 +264,16 @@ static int model_access(struct model *m, uint32_t index, uint64_t off, void *rbu
 	case TP_REGION_BAR0:
 		pthread_mutex_lock(&m->lock);
 		rc = rbuf ? model_bar0_read(m, off, rbuf, len) : model_bar0_write(m, off, wbuf, len);
+		if (wbuf)
+			model_ce_update_intx(m); /* the config mirror may flip INTx disable */
 		pthread_mutex_unlock(&m->lock);
 		break;
 	case TP_REGION_CONFIG:
 		pthread_mutex_lock(&m->lock);
 		rc = rbuf ? model_cfg_read(m, (uint32_t)off, rbuf, len) :
 			    model_cfg_write(m, (uint32_t)off, wbuf, len);
+		if (wbuf)
+			model_ce_update_intx(m); /* INTx disable is in the command register */
 		pthread_mutex_unlock(&m->lock);
 		break;
 	case TP_REGION_ROM:
@@ -403,6 +407,9 @@ static int model_reset(struct tp_backend *be)
 	struct model *m = model_of(be);
 
 	pthread_mutex_lock(&m->lock);
+	/* The engine stops touching guest memory before the reset returns:
+	 * the core unmaps that memory right after. */
+	model_ce_stop(m);
 	model_flr(m);
 	for (size_t i = 0; i < sizeof(bars) / sizeof(bars[0]); i++)
 		memcpy(m->cfg + bars[i], m->cfg_boot + bars[i], 4);
@@ -412,6 +419,7 @@ static int model_reset(struct tp_backend *be)
 
 static void model_free(struct model *m)
 {
+	model_ce_shutdown(m);
 	model_mem_close(&m->vram);
 	model_mem_close(&m->bar3);
 	free(m->rom);
@@ -489,6 +497,11 @@ static int model_create(const struct tp_backend_opt *opts, size_t nopts, struct 
 	m->rom_image_len = model_vbios_build(m->rom, MODEL_ROM_SIZE);
 	model_cfg_init(m);
 	model_bar0_init(m);
+	rc = model_ce_start(m);
+	if (rc) {
+		model_free(m);
+		return rc;
+	}
 
 	tp_info(m->be.name, "model GB202 %04x:%04x, BAR1 %llu MiB%s%s", MODEL_VENDOR, MODEL_DEVICE,
 		(unsigned long long)(o.vram >> 20), o.vram_file ? " in " : "",

@@ -93,6 +93,34 @@ extern const struct tp_backend_type tp_backend_model;
 #define MODEL_BOOT_42_VALUE 0x1b2a1000u /* arch 0x1b, impl 2, rev A1 */
 #define MODEL_BAR0_BADF 0xbadf1100u
 
+/* The copy engine (docs/copy-engine.md), a BAR0 window. */
+#define MODEL_CE_BASE 0xf00000u
+#define MODEL_CE_SIZE 0x100u
+
+struct model_ce_job {
+	uint64_t src, dst, fence;
+	uint32_t len, flags, fence_value, vector;
+};
+
+struct model_ce {
+	/* Registers (guarded by the model lock). */
+	struct model_ce_job regs;
+	uint32_t status;        /* error code of the last job in bits 15:8 */
+	uint32_t intr_status, intr_enable;
+	uint32_t completed, faults;
+	uint64_t fault_addr;
+	uint32_t duration_ns;
+	int intx_level;         /* what we last told the core */
+	/* The worker thread and its hand-over (same lock). */
+	pthread_t thread;
+	pthread_cond_t kick, idle;
+	int thread_started;
+	int pending, busy, stop;
+	volatile int cancel;    /* read by the worker between chunks */
+	struct model_ce_job job;
+	uint8_t *bounce;        /* device-to-device copies */
+};
+
 /* Injected faults (option fault=); only "none" exists so far. */
 enum model_fault {
 	MODEL_FAULT_NONE = 0,
@@ -123,6 +151,8 @@ struct model {
 	uint64_t msix_pba;
 	uint64_t ptimer_base_ns; /* CLOCK_MONOTONIC when the model was created */
 	uint64_t ptimer_adjust;  /* added mod 2^64: lets a driver set the time */
+
+	struct model_ce ce;
 
 	struct model_mem vram; /* BAR1 */
 	struct model_mem bar3;
@@ -172,6 +202,16 @@ void model_bar0_init(struct model *m);
 void model_bar0_reset(struct model *m);
 int model_bar0_read(struct model *m, uint64_t off, void *buf, uint32_t len);
 int model_bar0_write(struct model *m, uint64_t off, const void *buf, uint32_t len);
+
+/* model_ce.c: the copy engine. read/write: lock held, reg within the window.
+ * stop: lock held; cancels a running job and waits until it no longer touches
+ * memory (used by reset). */
+int model_ce_start(struct model *m);
+void model_ce_shutdown(struct model *m);
+uint32_t model_ce_read(const struct model *m, uint32_t reg);
+void model_ce_write(struct model *m, uint32_t reg, uint32_t val, uint32_t mask);
+void model_ce_stop(struct model *m);
+void model_ce_update_intx(struct model *m);
 
 /* model_vbios.c: fills rom (size bytes) with the VBIOS image and 0xff after
  * it; returns the image length, 0 if size is too small to hold it. */

@@ -132,6 +132,8 @@ static uint32_t bar0_reg_read(const struct model *m, uint32_t reg, struct bar0_c
 	case MODEL_PTIMER_TIME_1:
 		return (uint32_t)(bar0_ptimer(m, ctx) >> 32);
 	default:
+		if (reg - MODEL_CE_BASE < MODEL_CE_SIZE)
+			return model_ce_read(m, reg);
 		/*
 		 * NVIDIA's PRI bus answers an address with no register behind
 		 * it (or a unit that is gated off) with an error value 0xbadfXXXX
@@ -165,6 +167,8 @@ static void bar0_reg_write(struct model *m, uint32_t reg, uint32_t val, uint32_t
 		break;
 	}
 	default:
+		if (reg - MODEL_CE_BASE < MODEL_CE_SIZE)
+			model_ce_write(m, reg, val, mask);
 		/* Read-only and absent registers drop writes, like the PRI bus. */
 		break;
 	}

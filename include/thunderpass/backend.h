@@ -19,6 +19,7 @@
 #ifndef THUNDERPASS_BACKEND_H
 #define THUNDERPASS_BACKEND_H
 
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -59,9 +60,22 @@ struct tp_backend;
  * MSI or INTx the guest enabled.
  */
 struct tp_host_ops {
+	/* An edge event on vector: delivered when the guest uses MSI-X or MSI. */
 	void (*irq_raise)(void *ctx, uint32_t vector);
-	/* INTx is a level: assert (1) until the device's status is cleared (0). */
+	/* INTx is a level: assert (1) until the device's status is cleared (0);
+	 * delivered when the guest uses INTx. A device reports both, as a real
+	 * one does: it cannot see which the guest enabled (the core owns MSI). */
 	void (*intx_set)(void *ctx, int level);
+	/*
+	 * The device's DMA: copies len bytes between buf and device address dva
+	 * (write: buf -> memory), through the IOMMU model into guest memory.
+	 * Returns 0, or -EFAULT/-EACCES with *fault set to the first device
+	 * address that could not be reached (bytes before it were copied). Never
+	 * touches memory that is not mapped: an unmap waits for the copy in
+	 * flight, and the next one faults.
+	 */
+	int (*dma_rw)(void *ctx, uint64_t dva, void *buf, uint64_t len, int write,
+		      uint64_t *fault);
 };
 
 struct tp_host {
@@ -124,6 +138,16 @@ static inline void tp_backend_intx(struct tp_backend *be, int level)
 {
 	if (be->host.ops)
 		be->host.ops->intx_set(be->host.ctx, level);
+}
+
+static inline int tp_backend_dma(struct tp_backend *be, uint64_t dva, void *buf, uint64_t len,
+				 int write, uint64_t *fault)
+{
+	if (!be->host.ops || !be->host.ops->dma_rw) {
+		*fault = dva;
+		return -EFAULT;
+	}
+	return be->host.ops->dma_rw(be->host.ctx, dva, buf, len, write, fault);
 }
 
 /*

@@ -22,6 +22,7 @@ struct tp_server_opts {
 	mode_t socket_mode;     /* default 0600 when 0 */
 	struct tp_backend *backend; /* owned by the server from create() on */
 	bool once;              /* exit after the first client leaves */
+	const char *iommu;      /* IOMMU model: "identity" (default) or "dart" */
 	bool restrict_uid;      /* only allow_uid (and root) may connect */
 	uid_t allow_uid;
 };

@@ -439,6 +439,12 @@ static void test_dma(void **state)
 	m.flags = TP_VU_DMA_READ_OK;
 	m.argsz = 8;
 	assert_int_equal(-tp_client_call(&c, TP_VU_DMA_MAP, &m, sizeof(m), NULL, 0, &r), EINVAL);
+	/* An fd shorter than the map (the device would SIGBUS past its end). */
+	m = (struct tp_vu_dma_map){ sizeof(m), TP_VU_DMA_READ_OK, 0, 0x800000, 2 << 20 };
+	assert_int_equal(-tp_client_call(&c, TP_VU_DMA_MAP, &m, sizeof(m), &fd, 1, &r), EINVAL);
+	m = (struct tp_vu_dma_map){ sizeof(m), TP_VU_DMA_READ_OK, 1 << 20, 0x800000, 1 << 20 };
+	assert_int_equal(-tp_client_call(&c, TP_VU_DMA_MAP, &m, sizeof(m), &fd, 1, &r), EINVAL);
+	m.addr = 0x400000;
 	/* A map without an fd (ROM or BAR sections) is accepted. */
 	m.argsz = sizeof(m);
 	assert_int_equal(tp_client_call(&c, TP_VU_DMA_MAP, &m, sizeof(m), NULL, 0, &r), 0);

@@ -1,15 +1,24 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The fake PCI function of fake_backend.h: a hand-built config image and
- * in-memory BARs behind a counted ops table.
+ * in-memory BARs behind a counted ops table; and the fake client.
  */
 #include "fake_backend.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 /* Config offsets the image needs (PCI 3.0, PCIe 4.0). */
 #define CFG_COMMAND 0x04
@@ -115,7 +124,8 @@ static void build_std_caps(uint8_t *cfg, const struct fake_cfg_spec *s)
 		uint32_t p = FAKE_CAP_MSI;
 		uint16_t flags = (uint16_t)(log2_u32(s->msi_vectors) << 1);
 
-		flags |= (s->msi_64 ? MSI_FLAGS_64BIT : 0) | (s->msi_maskbit ? MSI_FLAGS_MASKBIT : 0);
+		flags |= s->msi_64 ? MSI_FLAGS_64BIT : 0;
+		flags |= s->msi_maskbit ? MSI_FLAGS_MASKBIT : 0;
 		at[n++] = p;
 		cfg[p] = CAP_ID_MSI;
 		fake_cfg_put(cfg, p + 2, 2, flags);
@@ -134,13 +144,13 @@ static void build_std_caps(uint8_t *cfg, const struct fake_cfg_spec *s)
 
 		at[n++] = p;
 		cfg[p] = CAP_ID_EXP;
-		fake_cfg_put(cfg, p + 2, 2, 0x0002);                          /* v2 endpoint */
+		fake_cfg_put(cfg, p + 2, 2, 0x0002); /* v2 endpoint */
 		fake_cfg_put(cfg, p + 4, 4, 0x00008001u | (s->flr ? EXP_DEVCAP_FLR : 0));
-		fake_cfg_put(cfg, p + 8, 2, 0x2810);                          /* MPS 128, MRRS 512 */
-		fake_cfg_put(cfg, p + 12, 4, 0x00400043u);                    /* 8 GT/s x4 */
-		fake_cfg_put(cfg, p + 18, 2, 0x1043);                         /* link up */
-		fake_cfg_put(cfg, p + 36, 4, 0x00000010u);                    /* DEVCAP2 */
-		fake_cfg_put(cfg, p + 44, 4, 0x0000000eu);                    /* LNKCAP2 */
+		fake_cfg_put(cfg, p + 8, 2, 0x2810);      /* MPS 128, MRRS 512 */
+		fake_cfg_put(cfg, p + 12, 4, 0x00400043u); /* 8 GT/s x4 */
+		fake_cfg_put(cfg, p + 18, 2, 0x1043);      /* link up */
+		fake_cfg_put(cfg, p + 36, 4, 0x00000010u); /* DEVCAP2 */
+		fake_cfg_put(cfg, p + 44, 4, 0x0000000eu); /* LNKCAP2 */
 	}
 	for (uint32_t i = 0; i < n; i++) {
 		cfg[prev == CFG_CAP_PTR ? prev : prev + 1] = (uint8_t)at[i];
@@ -456,5 +466,222 @@ void fake_be_fini(struct fake_be *fb)
 	if (fb->bar0_fd >= 0) {
 		close(fb->bar0_fd);
 		fb->bar0_fd = -1;
+	}
+}
+
+/* ---- fake client -------------------------------------------------------- */
+
+static int reply_send(void *ctx, const struct tp_vu_hdr *hdr, const void *payload, uint32_t len,
+		      const int *fds, unsigned nfds)
+{
+	struct fake_reply *r = ctx;
+
+	assert_int_equal(hdr->size, sizeof(*hdr) + len);
+	assert_true(len <= TP_VU_MAX_MSG - sizeof(*hdr) && nfds <= 1);
+	r->sends++;
+	r->hdr = *hdr;
+	r->len = len;
+	if (len)
+		memcpy(r->payload, payload, len);
+	r->nfds = nfds;
+	for (unsigned i = 0; i < nfds; i++)
+		r->fds[i] = fds[i];
+	return r->fail;
+}
+
+static const char *errno_name(int e)
+{
+	const char *n = e == FAKE_NO_REPLY ? "no reply" : e ? strerrorname_np(e) : "success";
+
+	return n ? n : "?";
+}
+
+void fake_check_errno(const char *file, int line, const char *what, int got, int want)
+{
+	if (got != want)
+		fail_msg("%s:%d: %s: expected %s (%d), got %s (%d)", file, line, what,
+			 errno_name(want), want, errno_name(got), got);
+}
+
+int fake_send(struct fake_client *c, const struct fake_msg *q)
+{
+	struct tp_msg m = {
+		.hdr = { .msg_id = c->id++, .command = q->cmd,
+			 .size = q->size ? q->size : (uint32_t)sizeof(m.hdr) + q->len,
+			 .flags = q->flags },
+		.len = q->len, .nfds = q->nfds, .fault = q->fault,
+	};
+	unsigned sends = c->r.sends;
+	int rc;
+
+	m.payload = malloc(q->len ? q->len : 1);
+	assert_non_null(m.payload);
+	if (q->len)
+		memcpy(m.payload, q->p, q->len);
+	for (unsigned i = 0; i < TP_CONN_MAX_FDS; i++)
+		m.fds[i] = i < q->nfds ? q->fds[i] : -1;
+	rc = tp_session_handle(&c->s, &m);
+	free(m.payload);
+	assert_int_equal(m.nfds, 0); /* fds taken or closed */
+	if (c->r.sends == sends) {
+		assert_int_equal(rc, 0);
+		return FAKE_NO_REPLY;
+	}
+	assert_int_equal(c->r.sends, sends + 1);
+	assert_int_equal(rc, c->r.fail);
+	assert_int_equal(c->r.hdr.msg_id, m.hdr.msg_id);
+	assert_int_equal(c->r.hdr.command, q->cmd);
+	assert_int_equal(c->r.hdr.flags & ~TP_VU_ERROR, TP_VU_TYPE_REPLY);
+	if (!(c->r.hdr.flags & TP_VU_ERROR)) {
+		assert_int_equal(c->r.hdr.error, 0);
+		return 0;
+	}
+	assert_int_equal(c->r.hdr.size, sizeof(m.hdr));
+	assert_int_equal(c->r.nfds, 0);
+	assert_int_not_equal(c->r.hdr.error, 0);
+	return (int)c->r.hdr.error;
+}
+
+int fake_call(struct fake_client *c, uint16_t cmd, uint32_t flags, const void *p, uint32_t len,
+	      const int *fds, unsigned nfds)
+{
+	struct fake_msg q = { cmd, flags, 0, p, len, fds, nfds, TP_MSG_OK };
+
+	return fake_send(c, &q);
+}
+
+int fake_version(struct fake_client *c, const char *json, uint32_t space)
+{
+	uint8_t buf[4 + 512] = { 0 };
+	uint32_t jl = (uint32_t)strlen(json) + 1;
+
+	space = space > jl ? space : jl;
+	assert_true(space <= 512);
+	memcpy(buf + 4, json, jl);
+	return fake_call(c, TP_VU_VERSION, 0, buf, 4 + space, NULL, 0);
+}
+
+int fake_count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int n = -1; /* the directory's own fd */
+
+	assert_non_null(d);
+	while ((de = readdir(d)))
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+bool fake_fd_closed(int fd)
+{
+	return fcntl(fd, F_GETFD) == -1 && errno == EBADF;
+}
+
+void fake_eventfds(int *fds, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		fds[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		assert_true(fds[i] >= 0);
+	}
+}
+
+struct fake_client *fake_client_new(bool negotiate)
+{
+	struct fake_client *c = calloc(1, sizeof(*c));
+
+	assert_non_null(c);
+	c->open_fds = fake_count_fds();
+	assert_int_equal(fake_be_init(&c->fb, NULL), 0);
+	assert_int_equal(tp_device_open(&c->dev, &c->fb.be, NULL), 0);
+	c->r.payload = malloc(TP_VU_MAX_MSG);
+	assert_non_null(c->r.payload);
+	assert_int_equal(tp_session_init(&c->s, &c->dev, reply_send, &c->r), 0);
+	c->id = 0xfff0; /* wraps within most tests */
+	if (negotiate)
+		FAKE_EXPECT(fake_version(c, "{\"capabilities\":{\"max_msg_fds\":8}}", 256), 0);
+	return c;
+}
+
+void fake_client_restart(struct fake_client *c)
+{
+	tp_session_fini(&c->s);
+	assert_int_equal(tp_session_init(&c->s, &c->dev, reply_send, &c->r), 0);
+}
+
+void fake_client_free(struct fake_client *c)
+{
+	tp_session_fini(&c->s);
+	tp_device_close(&c->dev);
+	assert_int_equal(c->fb.calls.destroy, 1);
+	assert_int_equal(c->fb.violations, 0); /* the core kept the backend contract */
+	free(c->r.payload);
+	assert_int_equal(fake_count_fds(), c->open_fds); /* no fd leaked */
+	free(c);
+}
+
+void fake_reply_is(struct fake_client *c, const void *want, uint32_t len, unsigned nfds)
+{
+	assert_int_equal(c->r.len, len);
+	assert_int_equal(c->r.nfds, nfds);
+	assert_memory_equal(c->r.payload, want, len);
+}
+
+int fake_setup(void **state)
+{
+	*state = fake_client_new(true);
+	return 0;
+}
+
+int fake_setup_raw(void **state)
+{
+	*state = fake_client_new(false);
+	return 0;
+}
+
+int fake_teardown(void **state)
+{
+	fake_client_free(*state);
+	return 0;
+}
+
+void fake_run_rejections(const struct fake_reject *t, size_t n, bool negotiated)
+{
+	for (size_t i = 0; i < n; i++) {
+		for (unsigned post = 0; post < 2; post++) {
+			struct fake_client *c = fake_client_new(negotiated);
+			int fds[TP_CONN_MAX_FDS];
+			struct fake_msg q = { t[i].cmd, t[i].flags | (post ? TP_VU_NO_REPLY : 0),
+					      t[i].size, t[i].p, t[i].len, fds, t[i].nfds,
+					      t[i].fault };
+			struct tp_vu_device_info info = { .argsz = sizeof(info) };
+			struct fake_calls calls;
+			uint32_t maps;
+			char what[128];
+
+			if (t[i].prep)
+				t[i].prep(c);
+			fake_eventfds(fds, t[i].nfds);
+			calls = c->fb.calls;
+			maps = c->dev.dma.n;
+			snprintf(what, sizeof(what), "%s%s", t[i].name, post ? " (posted)" : "");
+			fake_check_errno(__FILE__, __LINE__, what, fake_send(c, &q),
+					 post ? FAKE_NO_REPLY : t[i].err);
+			for (unsigned f = 0; f < t[i].nfds; f++)
+				if (!fake_fd_closed(fds[f]))
+					fail_msg("%s: fd %u of %u left open", what, f, t[i].nfds);
+			if (memcmp(&calls, &c->fb.calls, sizeof(calls)))
+				fail_msg("%s: reached the backend", what);
+			if (c->dev.dma.n != maps)
+				fail_msg("%s: changed the DMA map", what);
+			assert_int_equal(c->s.errors, 1);
+			assert_int_equal(c->s.posted_errors, post);
+			if (!negotiated)
+				FAKE_EXPECT(fake_version(c, "{}", 0), 0);
+			FAKE_EXPECT(fake_call(c, TP_VU_DEVICE_GET_INFO, 0, &info, sizeof(info),
+					      NULL, 0), 0);
+			fake_client_free(c);
+		}
 	}
 }

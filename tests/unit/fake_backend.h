@@ -13,23 +13,30 @@
  *
  * Use:
  *	struct fake_be fb;
- *	fake_be_init(&fb, NULL);          // or a spec from fake_cfg_default()
- *	fake_cfg_put(fb.cfg, 0x3d, 1, 0); // optional: any byte, before the open
- *	tp_device_open(&dev, &fb.be);     // tp_device_close() destroys it
+ *	fake_be_init(&fb, NULL);            // or a spec from fake_cfg_default()
+ *	fake_cfg_put(fb.cfg, 0x3d, 1, 0);   // optional: any byte, before the open
+ *	tp_device_open(&dev, &fb.be, NULL); // tp_device_close() destroys it
  * A test that never opens a device (or whose open failed) calls fake_be_fini.
  *
  * The fake also checks the core keeps the backend contract (naturally aligned
  * config accesses of 1, 2 or 4 bytes; trapped accesses inside the region) and
  * counts each breach in `violations`: tests assert it stays 0.
+ *
+ * Below it, a fake client (fake_client_*) for tests above the device: the
+ * function behind a session, messages built in memory and handed to
+ * tp_session_handle, replies caught by an in-memory send callback.
  */
 #ifndef TP_TEST_FAKE_BACKEND_H
 #define TP_TEST_FAKE_BACKEND_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <thunderpass/backend.h>
 #include <thunderpass/protocol.h>
+
+#include "session.h"
 
 #define FAKE_VENDOR 0x1234
 #define FAKE_DEVICE 0x5678
@@ -123,5 +130,98 @@ uint32_t fake_cfg_dsn_offset(const struct fake_cfg_spec *spec);
 int fake_be_init(struct fake_be *fb, const struct fake_cfg_spec *spec);
 /* Releases what init took; idempotent (the destroy op calls it). */
 void fake_be_fini(struct fake_be *fb);
+
+/* ---- fake client (cmocka: call these from inside a test) ---------------- */
+
+#define FAKE_NO_REPLY (-1) /* fake_send(): the dispatcher sent nothing */
+
+struct fake_reply {
+	unsigned sends;
+	struct tp_vu_hdr hdr;
+	uint8_t *payload; /* the last reply's payload (TP_VU_MAX_MSG bytes) */
+	uint32_t len;
+	int fds[TP_CONN_MAX_FDS]; /* not owned: the server's fds, as sent */
+	unsigned nfds;
+	int fail; /* what the send callback returns (-errno: the connection died) */
+};
+
+struct fake_client {
+	struct fake_be fb;
+	struct tp_device dev;
+	struct tp_session s;
+	struct fake_reply r;
+	uint16_t id;  /* msg_id of the next message */
+	int open_fds; /* in the process when the client was made */
+};
+
+struct fake_msg {
+	uint16_t cmd;
+	uint32_t flags;
+	uint32_t size; /* header.size; 0: 16 + len */
+	const void *p;
+	uint32_t len;
+	const int *fds; /* handed over to the dispatcher */
+	unsigned nfds;
+	enum tp_msg_fault fault;
+};
+
+/* The default function, opened; negotiate: VERSION done (with room to spare). */
+struct fake_client *fake_client_new(bool negotiate);
+/* Closes everything; asserts the device was destroyed once, the backend
+ * contract held and no fd leaked since fake_client_new. */
+void fake_client_free(struct fake_client *c);
+/* A fresh session on the same device (VERSION may come again). */
+void fake_client_restart(struct fake_client *c);
+
+/*
+ * Hands one message (payload copied to a heap block of exactly its length)
+ * to tp_session_handle and checks the frame of the reply: msg_id and command
+ * those of the request, type REPLY, an error reply 16 bytes with no fd, the
+ * handler's return the send callback's. Returns the reply's errno, 0 for
+ * success, FAKE_NO_REPLY when nothing was sent.
+ */
+int fake_send(struct fake_client *c, const struct fake_msg *m);
+int fake_call(struct fake_client *c, uint16_t cmd, uint32_t flags, const void *p, uint32_t len,
+	      const int *fds, unsigned nfds);
+/* VERSION 0.0 with json (NUL included) in a JSON space of at least `space` bytes. */
+int fake_version(struct fake_client *c, const char *json, uint32_t space);
+
+int fake_count_fds(void);     /* open in this process */
+bool fake_fd_closed(int fd);  /* fcntl says EBADF */
+void fake_eventfds(int *fds, unsigned n);
+
+/* The last reply is exactly len bytes equal to want, with nfds fds. */
+void fake_reply_is(struct fake_client *c, const void *want, uint32_t len, unsigned nfds);
+
+/* cmocka fixtures: *state is a fake_client, negotiated (or raw: no VERSION yet). */
+int fake_setup(void **state);
+int fake_setup_raw(void **state);
+int fake_teardown(void **state);
+
+/* A message the dispatcher must refuse, and the errno it must give. */
+struct fake_reject {
+	const char *name;
+	uint16_t cmd;
+	uint32_t flags;
+	uint32_t size; /* header.size; 0: 16 + len */
+	const void *p;
+	uint32_t len;
+	unsigned nfds; /* fresh eventfds ride along */
+	enum tp_msg_fault fault;
+	int err;
+	void (*prep)(struct fake_client *c); /* state to set up first, or NULL */
+};
+
+/*
+ * Sends each row twice (as is, then posted with NO_REPLY) to a fresh client,
+ * negotiated or not, and asserts: the errno (no reply at all when posted);
+ * every fd closed; no backend op called; the DMA map untouched; one error
+ * counted; and the session serving on (after a VERSION if not negotiated).
+ */
+void fake_run_rejections(const struct fake_reject *t, size_t n, bool negotiated);
+
+/* Fails the test unless got == want, naming both errnos. */
+void fake_check_errno(const char *file, int line, const char *what, int got, int want);
+#define FAKE_EXPECT(expr, want) fake_check_errno(__FILE__, __LINE__, #expr, (expr), (want))
 
 #endif

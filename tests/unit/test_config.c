@@ -31,7 +31,7 @@ static struct fixture *open_with(const struct fake_cfg_spec *spec,
 	assert_int_equal(fake_be_init(&f->fb, spec), 0);
 	if (edit)
 		edit(&f->fb);
-	assert_int_equal(tp_device_open(&f->dev, &f->fb.be), 0);
+	assert_int_equal(tp_device_open(&f->dev, &f->fb.be, NULL), 0);
 	return f;
 }
 
@@ -344,7 +344,7 @@ static void refuse(void (*edit)(struct fake_be *), int expect)
 
 	assert_int_equal(fake_be_init(&fb, NULL), 0);
 	edit(&fb);
-	assert_int_equal(tp_device_open(&dev, &fb.be), expect);
+	assert_int_equal(tp_device_open(&dev, &fb.be, NULL), expect);
 	tp_device_close(&dev);
 }
 
