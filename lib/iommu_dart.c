@@ -489,7 +489,7 @@ static int dart_check(struct dart *d, uint64_t iova, uint64_t len, uint32_t prot
 	if (d->mmu.st.live >= d->cfg.max_mappings ||
 	    end - first > d->cfg.max_bytes - TP_MIN(d->mmu.st.bytes, d->cfg.max_bytes))
 		return -ENOSPC;
-	/* end - first <= max_bytes: fits the u32 page count (dart_create) */
+	/* end - first <= max_bytes <= 64 GiB (tp_iommu_dart_create): fits 32 bits */
 	m->npages = (uint32_t)((end - first) >> DART_PAGE_SHIFT);
 	*why = "no room left in the device address aperture";
 	if (dart_ext_find(d, m->npages, align > DART_PAGE ? align >> DART_PAGE_SHIFT : 1, ei,
