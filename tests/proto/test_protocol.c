@@ -498,6 +498,52 @@ static void test_disconnect_mid_message(void **state)
 	tp_client_close(&c);
 }
 
+/*
+ * The client goes away while the copy engine is copying its memory: the
+ * server stops the engine, drops the mappings (no access after unmap: the
+ * ASan build of this test would see one) and serves the next client.
+ */
+static void ce_reg(struct tp_client *c, uint32_t reg, uint32_t v)
+{
+	assert_int_equal(tp_client_region_write(c, 0, 0xf00000 + reg, &v, 4, false), 0);
+}
+
+static void test_disconnect_mid_copy(void **state)
+{
+	const uint64_t size = 64u << 20, iova = 0x100000000ull;
+	int fd = memfd_create("guest", MFD_CLOEXEC);
+	struct tp_vu_dma_map m = { sizeof(m), TP_VU_DMA_READ_OK | TP_VU_DMA_WRITE_OK, 0, iova,
+				   size };
+	uint8_t rep[64];
+	struct tp_client_reply r = { .data = rep, .cap = sizeof(rep) };
+	struct tp_client c;
+	uint32_t status = 0;
+
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	for (int round = 0; round < 3; round++) {
+		connect_ok(&c);
+		assert_int_equal(tp_client_call(&c, TP_VU_DMA_MAP, &m, sizeof(m), &fd, 1, &r), 0);
+		/* guest memory -> guest memory, 32 MiB, and go. */
+		ce_reg(&c, 0x10, (uint32_t)iova);
+		ce_reg(&c, 0x14, (uint32_t)(iova >> 32));
+		ce_reg(&c, 0x18, (uint32_t)(iova + (32u << 20)));
+		ce_reg(&c, 0x1c, (uint32_t)(iova >> 32));
+		ce_reg(&c, 0x20, 32u << 20);
+		ce_reg(&c, 0x24, 0x20);
+		ce_reg(&c, 0x40, 1);
+		tp_client_close(&c);
+	}
+	close(fd);
+	connect_ok(&c);
+	assert_healthy(&c);
+	/* The engine was stopped and reset with the device: idle, registers clear. */
+	assert_int_equal(tp_client_region_read(&c, 0, 0xf00044, &status, 4), 0);
+	assert_int_equal(status & 1, 0);
+	assert_int_equal(tp_client_region_read(&c, 0, 0xf00020, &status, 4), 0);
+	assert_int_equal(status, 0);
+	tp_client_close(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -512,6 +558,7 @@ int main(void)
 		cmocka_unit_test(test_dma),
 		cmocka_unit_test(test_second_client_busy),
 		cmocka_unit_test(test_disconnect_mid_message),
+		cmocka_unit_test(test_disconnect_mid_copy),
 	};
 	int failed, status;
 
