@@ -4,6 +4,8 @@
 #     unpacked, not installed, and run through sid's own ld-linux by two wrappers
 #     (qemu-system-x86_64, qemu-system-aarch64) in $TP_TESTBED/bin;
 #   - Debian bookworm guest kernels (amd64 + arm64) and static busybox for both;
+#   - those kernels' headers and kbuild, unpacked into $TP_TESTBED/kh, for building
+#     out-of-tree guest modules (guest/build.sh);
 #   - with --host-packages, the Debian packages the build and tests need.
 # Every step leaves a stamp: a second run downloads nothing.
 set -euo pipefail
@@ -39,7 +41,8 @@ MS=$(security_mirror)
 
 HOST_PACKAGES="build-essential meson ninja-build pkg-config libcmocka-dev libjson-c-dev
  clang llvm libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross
- busybox-static bc curl xz-utils cpio python3 ca-certificates"
+ busybox-static bc curl xz-utils cpio python3 ca-certificates
+ libelf1"
 
 if [ "${1:-}" = --host-packages ]; then
 	# shellcheck disable=SC2086
@@ -125,6 +128,52 @@ if ! stamp kernels; then
 	echo "${ka#linux-image-}" > k/amd64/KVER
 	echo "${kb#linux-image-}" > k/arm64/KVER
 	done_ kernels
+fi
+
+# Kernel headers for out-of-tree guest modules (guest/build.sh): the guest kernels'
+# linux-headers-<abi>-{amd64,arm64}, their -common tree and linux-kbuild (the amd64
+# host tools: fixdep, modpost, objtool; arm64 modules are cross-built with them and
+# gcc-aarch64-linux-gnu), all at the guest kernels' exact version, unpacked into
+# $D/kh (not installed). The packages assume /usr/src: the arch trees' Makefiles
+# include the -common Makefile by an absolute path, and lib/modules/<abi>/{build,source}
+# are absolute links; both are rewritten to relative ones so the cache can move.
+# The stamp names the kernel ABI: new guest kernels bring their headers.
+ka=$(cat k/amd64/KVER) kb=$(cat k/arm64/KVER)
+if ! stamp "headers-$ka-$kb"; then
+	log "guest kernel headers and kbuild (bookworm)"
+	mkdir -p kdebs
+	kv=$(dpkg-deb -f kdebs/linux-image-"${ka}"_*_amd64.deb Version)
+	kvb=$(dpkg-deb -f kdebs/linux-image-"${kb}"_*_arm64.deb Version)
+	[ "$kv" = "$kvb" ] || { log "amd64 ($kv) and arm64 ($kvb) kernels differ in version"; exit 1; }
+	# shellcheck disable=SC2086
+	extra=$(apt-cache $APT_AMD depends "linux-headers-$ka" |
+		awk '/Depends: linux-(headers-.*-common|kbuild-)/{print $2}' | sort -u)
+	[ -n "$extra" ] || { log "no -common/kbuild dependencies for linux-headers-$ka"; exit 1; }
+	pins=()
+	for p in "linux-headers-$ka" $extra; do pins+=("$p=$kv"); done
+	# shellcheck disable=SC2086
+	(cd kdebs && apt-get $APT_AMD download -qq "${pins[@]}" && apt-get $APT_ARM download -qq "linux-headers-$kb=$kv")
+	rm -rf kh.tmp
+	mkdir kh.tmp
+	for p in "linux-headers-$ka" "linux-headers-$kb" $extra; do
+		dpkg -x kdebs/"${p}_${kv//:/%3a}"_*.deb kh.tmp
+	done
+	for abi in "$ka" "$kb"; do
+		mk=kh.tmp/usr/src/linux-headers-$abi/Makefile
+		common=$(sed -n 's|^include /usr/src/\(linux-headers-[^/]*-common\)/Makefile$|\1|p' "$mk")
+		[ -n "$common" ] || { log "unexpected $mk"; exit 1; }
+		# shellcheck disable=SC2016 # make syntax, not shell
+		printf 'include $(dir $(lastword $(MAKEFILE_LIST)))../%s/Makefile\n' "$common" > "$mk.new"
+		sed 1d "$mk" >> "$mk.new"
+		mv "$mk.new" "$mk"
+		ln -sfn "../../../usr/src/linux-headers-$abi" "kh.tmp/lib/modules/$abi/build"
+		ln -sfn "../../../usr/src/$common" "kh.tmp/lib/modules/$abi/source"
+	done
+	abs=$(find kh.tmp -type l -lname '/*' -print)
+	[ -z "$abs" ] || { log "absolute links left in the headers: $abs"; exit 1; }
+	rm -rf kh
+	mv kh.tmp kh
+	done_ "headers-$ka-$kb"
 fi
 
 bin/qemu-system-x86_64 --version | head -1 >&2
