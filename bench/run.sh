@@ -13,3 +13,5 @@ done
 echo "== the same read of a device QEMU emulates itself (edu), for scale"
 "$here/run-bar-read.sh" --arch x86_64 --reps 3 --quiet \
 	--qemu-device "-device edu,bus=rp0" --dev 1234:11e8
+echo "== interrupt latency in the guest: the model's copy engine vs QEMU's emulated edu"
+"$here/irq-latency.sh"

@@ -5,9 +5,17 @@
 #include <thunderpass/backend.h>
 
 extern const struct tp_backend_type tp_backend_model;
+extern const struct tp_backend_type tp_backend_proxy;
+#ifdef __linux__
+extern const struct tp_backend_type tp_backend_vfio; /* backends/vfio */
+#endif
 
 static const struct tp_backend_type *const backend_types[] = {
 	&tp_backend_model,
+	&tp_backend_proxy,
+#ifdef __linux__
+	&tp_backend_vfio,
+#endif
 	NULL,
 };
 

@@ -108,6 +108,7 @@ int tp_device_open(struct tp_device *d, struct tp_backend *be, const char *iommu
 	be->host.ctx = d;
 	tp_dma_init(&d->dma, d->name, TP_VU_MAX_DMA_MAPS);
 	pthread_rwlock_init(&d->dma_lock, NULL);
+	tp_dma_guard_install();
 	pthread_mutex_init(&d->fault_lock, NULL);
 	rc = tp_iommu_create(iommu ? iommu : "identity", d->name, &d->iommu);
 	if (rc)
@@ -180,6 +181,8 @@ static void dma_unmap_cb(void *ctx, const struct tp_dma_region *r)
 	struct tp_device *d = ctx;
 
 	d->iommu->ops->region_removed(d->iommu, r);
+	if (d->dma_gone)
+		d->dma_gone(d->dma_gone_ctx, r);
 	if (d->be->ops->dma_unmap)
 		d->be->ops->dma_unmap(d->be, r);
 }
@@ -201,9 +204,7 @@ void tp_device_session_end(struct tp_device *d)
 	dma_clear(d);
 	for (uint32_t i = 0; i < TP_REGION_COUNT; i++)
 		memset(&d->regions[i].st, 0, sizeof(d->regions[i].st));
-	d->irqs.dropped = 0;
-	for (unsigned i = 0; i < TP_IRQ_INDEX_COUNT; i++)
-		d->irqs.idx[i].raised = 0;
+	tp_irqs_reset_stats(&d->irqs); /* raise counters, per vector too (stats) */
 }
 
 void tp_device_log_stats(const struct tp_device *d)

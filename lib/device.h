@@ -64,6 +64,14 @@ struct tp_device {
 	uint64_t fault_burst;     /* faults not yet logged */
 	uint64_t last_fault_ns;
 	struct tp_irqs irqs;
+	/*
+	 * A guest-cooperative mapper on this device's IOMMU (the pvdma
+	 * companion): told when guest memory goes, after the IOMMU model tore
+	 * down the mappings into it, with the DMA lock held for writing. Set
+	 * and cleared with the lock held for writing.
+	 */
+	void (*dma_gone)(void *ctx, const struct tp_dma_region *r);
+	void *dma_gone_ctx;
 	uint64_t resets;
 	uint64_t config_reads, config_writes;
 };
@@ -107,6 +115,9 @@ int tp_device_dma_unmap(struct tp_device *d, uint64_t iova, uint64_t size, bool 
 /* dmaio.c: the device's DMA through the IOMMU model (tp_host_ops.dma_rw). */
 int tp_device_dma_rw(struct tp_device *d, uint64_t dva, void *buf, uint64_t len, int write,
 		     uint64_t *fault);
+/* The process-wide SIGBUS handler that turns a fault on shrunk guest memory
+ * into a DMA fault (tp_device_open installs it). */
+void tp_dma_guard_install(void);
 /* IOMMU map/unmap on behalf of a guest-cooperative path (pvdma), locked. */
 int tp_device_iommu_map(struct tp_device *d, uint64_t iova, uint64_t len, uint32_t prot,
 			uint64_t align, uint64_t *dva);

@@ -146,11 +146,37 @@ static int h_irq_info(struct tp_session *s, struct tp_msg *m, struct reply *r)
 	return 0;
 }
 
+/*
+ * A backend that signals the client's eventfds itself (kernel VFIO) hears of
+ * every change the core validated and recorded: eventfds (the core's own, now
+ * in irqs), an index disabled, an INTx mask or unmask. -EOPNOTSUPP: the core
+ * routes that index itself.
+ */
+static int set_irqs_backend(struct tp_device *d, const struct tp_vu_irq_set *a,
+			    const uint8_t *data, uint32_t data_len)
+{
+	const struct tp_backend_ops *ops = d->be->ops;
+	uint32_t dtype = a->flags & TP_VU_IRQ_DATA_TYPES, act = a->flags & TP_VU_IRQ_ACTIONS;
+	int rc = -EOPNOTSUPP;
+
+	if (act == TP_VU_IRQ_ACTION_TRIGGER && dtype == TP_VU_IRQ_DATA_EVENTFD && ops->irq_set)
+		rc = ops->irq_set(d->be, a->index, a->start, a->count,
+				  d->irqs.idx[a->index].fds + a->start);
+	else if (act == TP_VU_IRQ_ACTION_TRIGGER && !a->count && ops->irq_set)
+		rc = ops->irq_set(d->be, a->index, 0, 0, NULL);
+	else if (act != TP_VU_IRQ_ACTION_TRIGGER && ops->irq_mask &&
+		 (dtype == TP_VU_IRQ_DATA_NONE || (data_len && data[0])))
+		rc = ops->irq_mask(d->be, a->index, a->start, a->count,
+				   act == TP_VU_IRQ_ACTION_MASK);
+	return rc == -EOPNOTSUPP ? 0 : rc;
+}
+
 static int h_set_irqs(struct tp_session *s, struct tp_msg *m, struct reply *r)
 {
 	struct tp_vu_irq_set a;
 	unsigned nfds = m->nfds;
 	uint32_t data_len;
+	int rc;
 
 	memcpy(&a, m->payload, sizeof(a));
 	if (a.argsz < sizeof(a))
@@ -158,7 +184,8 @@ static int h_set_irqs(struct tp_session *s, struct tp_msg *m, struct reply *r)
 	/* DATA_BOOL bytes: what both argsz and the message really carry. */
 	data_len = TP_MIN(a.argsz, m->len) - (uint32_t)sizeof(a);
 	m->nfds = 0; /* tp_irqs_set owns them now */
-	return tp_irqs_set(&s->dev->irqs, &a, m->payload + sizeof(a), data_len, m->fds, nfds);
+	rc = tp_irqs_set(&s->dev->irqs, &a, m->payload + sizeof(a), data_len, m->fds, nfds);
+	return rc ? rc : set_irqs_backend(s->dev, &a, m->payload + sizeof(a), data_len);
 }
 
 static int h_region_read(struct tp_session *s, struct tp_msg *m, struct reply *r)

@@ -79,7 +79,7 @@ static int grow(struct tp_dma_map *m)
 
 	if (m->n < m->cap)
 		return 0;
-	r = realloc(m->r, (size_t)cap * sizeof(*r));
+	r = tp_realloc(m->r, (size_t)cap * sizeof(*r));
 	if (!r)
 		return -ENOMEM;
 	m->r = r;
@@ -218,8 +218,11 @@ int tp_dma_remove(struct tp_dma_map *m, uint64_t iova, uint64_t size,
 		m->unmaps++;
 		release(&m->r[i]);
 	}
-	memmove(&m->r[first], &m->r[last], (m->n - last) * sizeof(*m->r));
-	m->n -= last - first;
+	/* Nothing removed: no move (m->r may still be NULL, and &NULL[i] is UB). */
+	if (last > first) {
+		memmove(&m->r[first], &m->r[last], (m->n - last) * sizeof(*m->r));
+		m->n -= last - first;
+	}
 	return 0;
 }
 

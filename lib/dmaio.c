@@ -8,6 +8,9 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
 #include <string.h>
 
 #include <thunderpass/log.h>
@@ -42,6 +45,49 @@ static void note_fault(struct tp_device *d, uint64_t dva, int write, int rc)
 	pthread_mutex_unlock(&d->fault_lock);
 }
 
+/*
+ * A client may shrink a memfd after handing it over: touching the lost pages
+ * raises SIGBUS. While a thread copies guest memory it holds a recovery point,
+ * and the handler turns the signal into a fault of that copy; any other SIGBUS
+ * is a real crash and keeps its default action.
+ */
+/* volatile: the compiler knows memcpy reads no globals and would drop the
+ * store before it as dead; the signal handler does read it. */
+static __thread sigjmp_buf *volatile copy_guard;
+
+static void on_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	(void)si;
+	(void)uc;
+	if (copy_guard)
+		siglongjmp(*copy_guard, 1);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+void tp_dma_guard_install(void)
+{
+	struct sigaction sa = { .sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+static int guarded_copy(void *dst, const void *src, uint64_t n)
+{
+	sigjmp_buf jb;
+
+	/* savemask 1: leaving the handler by longjmp must unblock SIGBUS. */
+	if (sigsetjmp(jb, 1)) {
+		copy_guard = NULL;
+		return -EFAULT;
+	}
+	copy_guard = &jb;
+	memcpy(dst, src, n);
+	copy_guard = NULL;
+	return 0;
+}
+
 static int dma_chunk(struct tp_device *d, uint64_t dva, uint8_t *buf, uint64_t len, int write,
 		     uint64_t *done)
 {
@@ -56,10 +102,9 @@ static int dma_chunk(struct tp_device *d, uint64_t dva, uint8_t *buf, uint64_t l
 	host = tp_dma_span(&d->dma, iova, TP_MIN(contig, len), prot, &avail);
 	if (!host)
 		return -EFAULT;
-	if (write)
-		memcpy(host, buf, avail);
-	else
-		memcpy(buf, host, avail);
+	rc = write ? guarded_copy(host, buf, avail) : guarded_copy(buf, host, avail);
+	if (rc)
+		return rc;
 	*done = avail;
 	return 0;
 }

@@ -245,7 +245,7 @@ static int dart_grow(void *arr, uint32_t *cap, uint32_t want, size_t elem)
 		return 0;
 	while (n < want)
 		n *= 2;
-	p = realloc(*(void **)arr, (size_t)n * elem);
+	p = tp_realloc(*(void **)arr, (size_t)n * elem);
 	if (!p)
 		return -ENOMEM;
 	*(void **)arr = p;

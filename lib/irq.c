@@ -25,12 +25,14 @@ int tp_irqs_init(struct tp_irqs *q, const char *who, const uint32_t count[TP_IRQ
 		if (!x->count)
 			continue;
 		x->fds = tp_malloc(x->count * sizeof(int));
-		if (!x->fds) {
+		if (x->fds)
+			for (uint32_t v = 0; v < x->count; v++)
+				x->fds[v] = -1;
+		x->vraised = tp_calloc(x->count, sizeof(uint64_t));
+		if (!x->fds || !x->vraised) {
 			tp_irqs_destroy(q);
 			return -ENOMEM;
 		}
-		for (uint32_t v = 0; v < x->count; v++)
-			x->fds[v] = -1;
 	}
 	return 0;
 }
@@ -62,6 +64,8 @@ void tp_irqs_destroy(struct tp_irqs *q)
 	for (unsigned i = 0; i < TP_IRQ_INDEX_COUNT; i++) {
 		free(q->idx[i].fds);
 		q->idx[i].fds = NULL;
+		free(q->idx[i].vraised);
+		q->idx[i].vraised = NULL;
 	}
 	pthread_mutex_destroy(&q->lock);
 }
@@ -97,6 +101,7 @@ static void intx_fire_locked(struct tp_irqs *q)
 		return;
 	q->intx_masked = true;
 	x->raised++;
+	x->vraised[0]++;
 	signal_fd(x->fds[0]);
 }
 
@@ -115,6 +120,7 @@ static void trigger_locked(struct tp_irqs *q, uint32_t index, uint32_t v)
 	}
 	if (x->fds[v] >= 0) {
 		x->raised++;
+		x->vraised[v]++;
 		signal_fd(x->fds[v]);
 	} else {
 		q->dropped++;
@@ -241,5 +247,37 @@ void tp_irqs_intx(struct tp_irqs *q, int level)
 	pthread_mutex_lock(&q->lock);
 	q->intx_level = level != 0;
 	intx_fire_locked(q);
+	pthread_mutex_unlock(&q->lock);
+}
+
+uint32_t tp_irqs_stats(struct tp_irqs *q, uint32_t index, uint64_t *raised, uint32_t n,
+		       uint32_t *live)
+{
+	struct tp_irq_index *x;
+	uint32_t count;
+
+	if (index >= TP_IRQ_INDEX_COUNT) {
+		*live = 0;
+		return 0;
+	}
+	x = &q->idx[index];
+	pthread_mutex_lock(&q->lock);
+	count = x->count;
+	*live = x->live;
+	for (uint32_t v = 0; v < count && v < n; v++)
+		raised[v] = x->vraised[v];
+	pthread_mutex_unlock(&q->lock);
+	return count;
+}
+
+void tp_irqs_reset_stats(struct tp_irqs *q)
+{
+	pthread_mutex_lock(&q->lock);
+	for (unsigned i = 0; i < TP_IRQ_INDEX_COUNT; i++) {
+		q->idx[i].raised = 0;
+		if (q->idx[i].vraised)
+			memset(q->idx[i].vraised, 0, q->idx[i].count * sizeof(uint64_t));
+	}
+	q->dropped = 0;
 	pthread_mutex_unlock(&q->lock);
 }

@@ -28,6 +28,7 @@ struct tp_irq_index {
 	int *fds;       /* per vector, -1 when none */
 	uint32_t live;  /* vectors with an fd */
 	uint64_t raised;
+	uint64_t *vraised; /* per vector, for `thunderpass stats` (INTx: [0]) */
 };
 
 struct tp_irqs {
@@ -57,5 +58,15 @@ uint32_t tp_irqs_info_flags(uint32_t index);
 void tp_irqs_raise(struct tp_irqs *q, uint32_t vector);
 /* The device's INTx level. */
 void tp_irqs_intx(struct tp_irqs *q, int level);
+
+/*
+ * Stats (lib/control.c): copies index's per-vector raise counts into raised
+ * (at most n of them), *live the vectors with an eventfd; returns the number
+ * of vectors the index has. Thread-safe. reset_stats zeroes every raise
+ * counter and the dropped count (a new session).
+ */
+uint32_t tp_irqs_stats(struct tp_irqs *q, uint32_t index, uint64_t *raised, uint32_t n,
+		       uint32_t *live);
+void tp_irqs_reset_stats(struct tp_irqs *q);
 
 #endif

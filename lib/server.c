@@ -16,7 +16,9 @@
 
 #include <thunderpass/log.h>
 
+#include "control.h"
 #include "device.h"
+#include "record.h"
 #include "session.h"
 #include "transport.h"
 #include "util.h"
@@ -41,6 +43,11 @@ struct tp_server {
 	struct tp_session session;
 	struct refusing refusing[MAX_REFUSING];
 	unsigned sessions;
+	struct tp_recorder *rec; /* --record: NULL when off */
+	/* `thunderpass stats` (lib/control.c): PATH.ctl; NULL when it could not
+	 * be created (the server serves without it). */
+	struct tp_control *ctl;
+	uint64_t started_ns, client_since_ns;
 };
 
 static int conn_send(void *ctx, const struct tp_vu_hdr *hdr, const void *payload, uint32_t len,
@@ -82,14 +89,23 @@ int tp_server_create(const struct tp_server_opts *opts, struct tp_server **out)
 			opts->backend->ops->destroy(opts->backend);
 		goto fail;
 	}
+	if (opts->record_path) {
+		rc = tp_record_open(opts->record_path, s->dev.name, &s->rec);
+		if (rc)
+			goto fail;
+	}
 	rc = tp_listen_unix(s->path, s->opts.socket_mode, s->dev.name);
 	if (rc < 0)
 		goto fail;
 	s->listen_fd = rc;
 	tp_info(s->dev.name, "listening on %s", s->path);
+	/* Stats are a convenience: a server without them still serves. */
+	s->started_ns = tp_now_ns();
+	tp_control_open(s->path, s->opts.socket_mode, s->dev.name, &s->ctl);
 	*out = s;
 	return 0;
 fail:
+	tp_record_close(s->rec);
 	tp_device_close(&s->dev);
 	if (s->stop_fd >= 0)
 		close(s->stop_fd);
@@ -110,6 +126,7 @@ static void end_session(struct tp_server *s, const char *why)
 {
 	tp_info(s->dev.name, "client (pid %d) gone: %s; resetting the device", (int)s->conn.pid,
 		why);
+	tp_record_end(s->rec);
 	tp_device_session_end(&s->dev);
 	tp_session_fini(&s->session);
 	tp_conn_close(&s->conn);
@@ -193,6 +210,7 @@ static void accept_client(struct tp_server *s)
 		return;
 	}
 	s->have_client = true;
+	s->client_since_ns = tp_now_ns();
 	tp_info(s->dev.name, "client connected: pid %d uid %u gid %u", (int)c.pid,
 		(unsigned)c.uid, (unsigned)c.gid);
 }
@@ -209,6 +227,7 @@ static void serve_client(struct tp_server *s)
 			end_session(s, rc == -ECONNRESET ? "disconnected" : strerror(-rc));
 			return;
 		}
+		tp_record_msg(s->rec, m); /* --record: before its fds are taken */
 		rc = tp_session_handle(&s->session, m);
 		if (rc) {
 			end_session(s, rc == -ETIMEDOUT ? "not reading its replies" : strerror(-rc));
@@ -217,11 +236,49 @@ static void serve_client(struct tp_server *s)
 	}
 }
 
+/* A `thunderpass stats` client: one snapshot of the counters. */
+static void serve_stats(struct tp_server *s)
+{
+	struct tp_control_state st = {
+		.dev = &s->dev,
+		.socket_path = s->path,
+		.started_ns = s->started_ns,
+		.have_client = s->have_client,
+		.client_pid = s->conn.pid,
+		.client_since_ns = s->client_since_ns,
+		.sessions = s->sessions,
+		.restrict_uid = s->opts.restrict_uid,
+		.allow_uid = s->opts.allow_uid,
+	};
+
+	tp_control_serve(s->ctl, &st);
+}
+
+/* The backend's timer runs now if due; the poll wakes up for its next
+ * deadline (200 ms at most, as without one). */
+static int poll_timeout(struct tp_server *s)
+{
+	uint64_t now, due;
+
+	if (!s->opts.timer)
+		return 200;
+	now = tp_now_ns();
+	due = s->opts.timer(s->opts.timer_ctx, now);
+	if (!due || due >= now + 200000000ull)
+		return 200;
+	return due <= now ? 0 : (int)((due - now + 999999) / 1000000);
+}
+
+struct tp_device *tp_server_device(struct tp_server *s)
+{
+	return &s->dev;
+}
+
 int tp_server_run(struct tp_server *s)
 {
 	for (;;) {
-		struct pollfd p[3 + MAX_REFUSING];
-		unsigned n = 0, ref0;
+		struct pollfd p[4 + MAX_REFUSING];
+		unsigned n = 0, ref0, ctl;
 		uint64_t now;
 		int rc;
 
@@ -231,7 +288,9 @@ int tp_server_run(struct tp_server *s)
 		ref0 = n;
 		for (unsigned i = 0; i < MAX_REFUSING; i++)
 			p[n++] = (struct pollfd){ .fd = s->refusing[i].fd, .events = POLLIN };
-		rc = poll(p, n, 200);
+		ctl = n;
+		p[n++] = (struct pollfd){ .fd = tp_control_fd(s->ctl), .events = POLLIN };
+		rc = poll(p, n, poll_timeout(s));
 		if (rc < 0 && errno != EINTR) {
 			tp_err(s->dev.name, "poll: %s", strerror(errno));
 			return -errno;
@@ -242,6 +301,8 @@ int tp_server_run(struct tp_server *s)
 			serve_client(s);
 		if (p[1].revents)
 			accept_client(s);
+		if (p[ctl].revents)
+			serve_stats(s);
 		now = tp_now_ns();
 		for (unsigned i = 0; i < MAX_REFUSING; i++) {
 			struct refusing *r = &s->refusing[i];
@@ -264,11 +325,13 @@ void tp_server_destroy(struct tp_server *s)
 	for (unsigned i = 0; i < MAX_REFUSING; i++)
 		if (s->refusing[i].fd >= 0)
 			close(s->refusing[i].fd);
+	tp_control_close(s->ctl); /* PATH.ctl goes with PATH */
 	if (s->listen_fd >= 0) {
 		close(s->listen_fd);
 		unlink(s->path);
 	}
 	tp_device_close(&s->dev);
+	tp_record_close(s->rec);
 	close(s->stop_fd);
 	tp_info("thunderpass", "stopped; socket %s removed", s->path);
 	free(s->path);

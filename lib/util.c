@@ -81,12 +81,54 @@ uint64_t tp_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+#ifdef TP_TEST_HOOKS
+/* Only the message thread allocates through these (backend threads use
+ * malloc), so plain counters do. */
+static uint64_t alloc_calls, alloc_fail_at;
+static bool alloc_fired;
+
+void tp_alloc_fail_at(uint64_t n)
+{
+	alloc_calls = 0;
+	alloc_fail_at = n;
+	alloc_fired = false;
+}
+
+uint64_t tp_alloc_calls(void)
+{
+	return alloc_calls;
+}
+
+bool tp_alloc_failed(void)
+{
+	return alloc_fired;
+}
+
+static bool alloc_fails(void)
+{
+	if (++alloc_calls != alloc_fail_at)
+		return false;
+	alloc_fired = true;
+	return true;
+}
+#else
+static inline bool alloc_fails(void)
+{
+	return false;
+}
+#endif
+
 void *tp_calloc(size_t n, size_t size)
 {
-	return calloc(n, size);
+	return alloc_fails() ? NULL : calloc(n, size);
 }
 
 void *tp_malloc(size_t size)
 {
-	return malloc(size);
+	return alloc_fails() ? NULL : malloc(size);
+}
+
+void *tp_realloc(void *p, size_t size)
+{
+	return alloc_fails() ? NULL : realloc(p, size);
 }

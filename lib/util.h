@@ -55,5 +55,18 @@ uint64_t tp_now_ns(void);
 /* Test builds may make allocations fail (issue: fault injection). */
 void *tp_calloc(size_t n, size_t size);
 void *tp_malloc(size_t size);
+void *tp_realloc(void *p, size_t size);
+
+#ifdef TP_TEST_HOOKS
+/*
+ * Fault injection (built only with -DTP_TEST_HOOKS, tests/fault): the n-th
+ * call of tp_malloc/tp_calloc/tp_realloc from now on fails (1 = the next
+ * one); 0 disarms. tp_alloc_calls() counts calls since the last arm, so a
+ * test can size its sweep; tp_alloc_failed() says whether the failure fired.
+ */
+void tp_alloc_fail_at(uint64_t n);
+uint64_t tp_alloc_calls(void);
+bool tp_alloc_failed(void);
+#endif
 
 #endif

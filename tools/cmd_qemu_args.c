@@ -19,8 +19,12 @@ enum out_format { FORMAT_SHELL, FORMAT_LINES };
 static void qa_usage(FILE *f)
 {
 	fprintf(f, "usage: thunderpass qemu-args --socket PATH [--arch aarch64|x86_64]\n"
-		   "                             [--mem SIZE] [--format shell|lines]\n\n"
+		   "                             [--mem SIZE] [--format shell|lines]\n"
+		   "                             [--pvdma-socket PATH]\n\n"
 		   "Prints the QEMU options for a guest that uses the device served on PATH.\n"
+		   "  --pvdma-socket PATH  the pvdma companion served on PATH too (serve\n"
+		   "               --pvdma-socket): in the device's slot as function 1, the\n"
+		   "               device as function 0 (multifunction=on)\n"
 		   "  --mem SIZE   guest RAM (default 1G); it is shared with the server\n"
 		   "  --format     shell: one line, quoted for a shell (default);\n"
 		   "               lines: one argument per line, for scripts\n");
@@ -57,9 +61,10 @@ int tp_cmd_qemu_args(int argc, char **argv)
 	static const struct option longopts[] = {
 		{ "socket", required_argument, NULL, 's' }, { "arch", required_argument, NULL, 'a' },
 		{ "mem", required_argument, NULL, 'm' },    { "format", required_argument, NULL, 'f' },
+		{ "pvdma-socket", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
 	};
-	const char *sock = NULL, *arch = "x86_64", *mem = "1G";
+	const char *sock = NULL, *arch = "x86_64", *mem = "1G", *pvdma = NULL;
 	enum out_format fmt = FORMAT_SHELL;
 	char buf[4096];
 	uint64_t bytes;
@@ -71,6 +76,7 @@ int tp_cmd_qemu_args(int argc, char **argv)
 		case 's': sock = optarg; break;
 		case 'a': arch = optarg; break;
 		case 'm': mem = optarg; break;
+		case 'P': pvdma = optarg; break;
 		case 'f':
 			if (!strcmp(optarg, "lines"))
 				fmt = FORMAT_LINES;
@@ -95,7 +101,7 @@ int tp_cmd_qemu_args(int argc, char **argv)
 		fprintf(stderr, "thunderpass qemu-args: --mem wants a size in MiB, 64M or more\n");
 		return 2;
 	}
-	if (!json_path_ok(sock)) {
+	if (!json_path_ok(sock) || (pvdma && !json_path_ok(pvdma))) {
 		fprintf(stderr, "thunderpass qemu-args: the socket path has characters JSON "
 				"would need escaped; use a plainer path\n");
 		return 2;
@@ -111,12 +117,22 @@ int tp_cmd_qemu_args(int argc, char **argv)
 	emit(fmt, "memory-backend=tp-mem");
 	emit(fmt, "-device");
 	emit(fmt, "pcie-root-port,id=tp-rp0,chassis=1,slot=1");
+	/* With the pvdma companion: one slot, the device as function 0 (so
+	 * the guest module finds it at MANAGED_DEVFN 0), the companion as 1. */
 	snprintf(buf, sizeof(buf),
-		 "{\"driver\":\"vfio-user-pci\",\"bus\":\"tp-rp0\","
+		 "{\"driver\":\"vfio-user-pci\",\"bus\":\"tp-rp0\",%s"
 		 "\"socket\":{\"type\":\"unix\",\"path\":\"%s\"}}",
-		 sock);
+		 pvdma ? "\"addr\":\"0.0\",\"multifunction\":true," : "", sock);
 	emit(fmt, "-device");
 	emit(fmt, buf);
+	if (pvdma) {
+		snprintf(buf, sizeof(buf),
+			 "{\"driver\":\"vfio-user-pci\",\"bus\":\"tp-rp0\",\"addr\":\"0.1\","
+			 "\"socket\":{\"type\":\"unix\",\"path\":\"%s\"}}",
+			 pvdma);
+		emit(fmt, "-device");
+		emit(fmt, buf);
+	}
 	if (fmt == FORMAT_SHELL)
 		putchar('\n');
 	return 0;

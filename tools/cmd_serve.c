@@ -6,22 +6,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <thunderpass/backend.h>
 #include <thunderpass/log.h>
+#include <thunderpass/sandbox.h>
 #include <thunderpass/server.h>
 
 #include "commands.h"
+#include "serve_pvdma.h"
 
 #define MAX_OPTS 32
 
 static struct tp_server *running;
+static struct tp_serve_pvdma *companion; /* --pvdma-socket */
 
 static void on_signal(int sig)
 {
 	(void)sig;
 	if (running)
 		tp_server_stop(running);
+	tp_serve_pvdma_stop(companion);
 }
 
 static void serve_usage(FILE *f)
@@ -31,7 +38,9 @@ static void serve_usage(FILE *f)
 	fprintf(f,
 		"usage: thunderpass serve --socket PATH [--backend NAME] [-o KEY=VALUE]...\n"
 		"                         [--socket-mode MODE] [--allow-uid UID] [--once]\n"
-		"                         [--iommu identity|dart] [--log-level error|warn|info|debug]\n\n"
+		"                         [--iommu identity|dart] [--log-level error|warn|info|debug]\n"
+		"                         [--record FILE] [--user NAME] [--no-seccomp]\n"
+		"                         [--pvdma-socket PATH]\n\n"
 		"Serves one device to one vfio-user client at a time. SIGINT/SIGTERM stop the\n"
 		"server cleanly and remove the socket.\n\n"
 		"  --socket PATH      the UNIX socket to create (its directory must not be\n"
@@ -45,16 +54,31 @@ static void serve_usage(FILE *f)
 		"                     (device address = guest physical, as kernel VFIO; the\n"
 		"                     default) or dart (host-chosen addresses, as Apple's DART;\n"
 		"                     needs the pvdma guest module)\n"
-		"  --log-level LEVEL  default info\n\nbackends:\n");
+		"  --log-level LEVEL  default info\n"
+		"  --user NAME        once the device is open and the socket listens, drop to\n"
+		"                     this user and its group (the socket is handed to it)\n"
+		"  --no-seccomp       do not confine the serving loop to its system calls\n"
+		"                     (the filter is on by default on Linux)\n"
+		"  --record FILE      write every client message to FILE (mode 0600) in the\n"
+		"                     replayable form of docs/security.md (fuzzing seeds)\n"
+		"  --pvdma-socket PATH  also serve the pvdma companion (docs/pvdma.md) of this\n"
+		"                     device on PATH, from this process; its -o options start\n"
+		"                     with pvdma- (listed below)\n"
+		"\nbackends:\n");
 	for (; *t; t++)
 		fprintf(f, "  %-8s %s\n", (*t)->name, (*t)->help);
+	fprintf(f, "  %s\n", tp_pvdma_opts_help);
 }
 
 struct serve_args {
-	const char *socket, *backend;
+	const char *socket, *backend, *user;
+	bool no_seccomp, forbidden_call;
 	struct tp_backend_opt opts[MAX_OPTS];
 	size_t nopts;
 	struct tp_server_opts sopts;
+	const char *pvdma_socket; /* --pvdma-socket, and its pvdma-* options */
+	struct tp_backend_opt pvdma_opts[MAX_OPTS];
+	size_t npvdma;
 };
 
 static int add_backend_opt(struct serve_args *a, char *kv)
@@ -82,6 +106,12 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
 		{ "once", no_argument, NULL, '1' },
 		{ "iommu", required_argument, NULL, 'i' },
 		{ "log-level", required_argument, NULL, 'l' },
+		{ "record", required_argument, NULL, 'r' },
+		{ "user", required_argument, NULL, 'U' },
+		{ "no-seccomp", no_argument, NULL, 'S' },
+		/* Test only: after confinement, make a forbidden call (docs/security.md). */
+		{ "debug-forbidden-syscall", no_argument, NULL, 'F' },
+		{ "pvdma-socket", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -129,6 +159,11 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
 			}
 			tp_log_set_level(level);
 			break;
+		case 'r': a->sopts.record_path = optarg; break;
+		case 'U': a->user = optarg; break;
+		case 'S': a->no_seccomp = true; break;
+		case 'F': a->forbidden_call = true; break;
+		case 'P': a->pvdma_socket = optarg; break;
 		case 'h': serve_usage(stdout); return -1;
 		default: serve_usage(stderr); return 2;
 		}
@@ -141,6 +176,80 @@ static int parse_args(int argc, char **argv, struct serve_args *a)
 		fprintf(stderr, "thunderpass serve: --socket PATH is required\n\n");
 		serve_usage(stderr);
 		return 2;
+	}
+	a->npvdma = tp_serve_pvdma_split(a->opts, &a->nopts, a->pvdma_opts, MAX_OPTS);
+	if (a->npvdma && !a->pvdma_socket) {
+		fprintf(stderr, "thunderpass serve: pvdma-* options need --pvdma-socket\n");
+		return 2;
+	}
+	if (a->pvdma_socket && tp_serve_pvdma_check(a->pvdma_opts, a->npvdma))
+		return 2;
+	return 0;
+}
+
+/* The server removes its socket at exit, as the user it dropped to. */
+static int check_user_dir(const char *socket_path, const char *user, uid_t uid)
+{
+	char dir[4096];
+	struct stat st;
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", socket_path);
+	slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	else
+		snprintf(dir, sizeof(dir), ".");
+	if (stat(dir, &st) < 0 || st.st_uid != uid) {
+		tp_err("serve", "--user %s: the socket directory %s must belong to %s (the server "
+				"removes its socket as that user); e.g. install -d -m 700 -o %s %s",
+		       user, dir, user, user, dir);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/*
+ * Least privilege once the device is open and the socket listens: the user
+ * first (the socket becomes theirs, so they can still remove it), then the
+ * seccomp filter on every thread.
+ */
+static int confine(const struct serve_args *a, const struct tp_backend_type *type)
+{
+	uid_t uid;
+	gid_t gid;
+	int rc;
+
+	if (a->user) {
+		rc = tp_sandbox_lookup_user(a->user, &uid, &gid, "serve");
+		if (!rc)
+			rc = check_user_dir(a->socket, a->user, uid);
+		if (!rc && chown(a->socket, uid, gid) < 0) {
+			rc = -errno;
+			tp_err("serve", "cannot hand %s to %s: %s", a->socket, a->user, strerror(errno));
+		}
+		if (!rc)
+			rc = tp_sandbox_drop_user(uid, gid, "serve");
+		if (rc)
+			return rc;
+	}
+	if (a->no_seccomp) {
+		tp_info("serve", "seccomp filter off (--no-seccomp)");
+	} else {
+		rc = tp_sandbox_seccomp(type->syscalls, "serve");
+		if (rc == -ENOTSUP)
+			tp_info("serve", "no seccomp filter in this build (sanitizers, or not Linux)");
+		else if (rc)
+			return rc;
+	}
+	if (a->forbidden_call) {
+		/* A call the filter forbids: the process must die of SIGSYS here. */
+		int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+		tp_err("serve", "--debug-forbidden-syscall: socket() was allowed (fd %d)", fd);
+		return -EPERM;
 	}
 	return 0;
 }
@@ -168,11 +277,24 @@ int tp_cmd_serve(int argc, char **argv)
 	rc = tp_server_create(&a.sopts, &running);
 	if (rc)
 		return 1;
+	/* The companion's thread starts before confinement, which covers it. */
+	if (a.pvdma_socket && tp_serve_pvdma_start(running, a.pvdma_socket, &a.sopts,
+						    a.pvdma_opts, a.npvdma, &companion)) {
+		tp_server_destroy(running);
+		return 1;
+	}
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	if (confine(&a, type)) {
+		tp_serve_pvdma_end(companion);
+		tp_server_destroy(running);
+		return 1;
+	}
 	rc = tp_server_run(running);
+	tp_serve_pvdma_end(companion); /* before the device it maps into goes */
+	companion = NULL;
 	tp_server_destroy(running);
 	running = NULL;
 	return rc ? 1 : 0;

@@ -16,4 +16,13 @@ int tp_cmd_identify(int argc, char **argv);
 /* thunderpass qemu-args --socket PATH [--arch ARCH] [--mem SIZE] */
 int tp_cmd_qemu_args(int argc, char **argv);
 
+/* thunderpass doctor [--backend B] [--device ID] [--json] [--qemu PATH] ... */
+int tp_cmd_doctor(int argc, char **argv);
+
+/* thunderpass stats SOCKET-OR-PID [--watch] [--json] */
+int tp_cmd_stats(int argc, char **argv);
+
+/* thunderpass list [--json] [--root DIR] */
+int tp_cmd_list(int argc, char **argv);
+
 #endif

@@ -15,6 +15,9 @@ static const struct subcommand subcommands[] = {
 	{ "serve", tp_cmd_serve, "serve a device to one vfio-user client (QEMU) on a socket" },
 	{ "qemu-args", tp_cmd_qemu_args, "print the QEMU options that work with a server" },
 	{ "identify", tp_cmd_identify, "decode NVIDIA PMC_BOOT_0 / PMC_BOOT_42 values" },
+	{ "doctor", tp_cmd_doctor, "check each stage of passthrough and say which one fails" },
+	{ "stats", tp_cmd_stats, "live counters of a running server (trapped accesses, DMA, irqs)" },
+	{ "list", tp_cmd_list, "the host's PCI devices: IOMMU group, driver, can it be passed" },
 };
 
 static void usage(FILE *f)

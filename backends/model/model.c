@@ -36,14 +36,7 @@ struct model_opts {
 	const char *vram_file;
 	const char *name;
 	enum model_fault fault;
-};
-
-/* Faults fault= accepts; a later issue adds more (and to the help line). */
-static const struct {
-	const char *name;
-	enum model_fault fault;
-} model_faults[] = {
-	{ "none", MODEL_FAULT_NONE },
+	const char *fault_name;
 };
 
 /* "256M", "4G", "65536": decimal, an optional K/M/G suffix (powers of 1024). */
@@ -103,15 +96,11 @@ static int opt_name(const char *value, struct model_opts *o)
 	return 0;
 }
 
+/* The faults are in model_fault.c (and docs/model.md). */
 static int opt_fault(const char *value, struct model_opts *o)
 {
-	for (size_t i = 0; value && i < sizeof(model_faults) / sizeof(model_faults[0]); i++) {
-		if (strcmp(value, model_faults[i].name) == 0) {
-			o->fault = model_faults[i].fault;
-			return 0;
-		}
-	}
-	return -EINVAL;
+	o->fault_name = value;
+	return model_fault_parse(value, &o->fault);
 }
 
 /* The options: one row each; expect says what a good value looks like. */
@@ -123,7 +112,8 @@ static const struct model_opt_spec {
 	{ "vram", opt_vram, "a power of two from 64M to 4G (suffix K, M or G)" },
 	{ "vram-file", opt_vram_file, "a file path" },
 	{ "name", opt_name, "1 to 63 printable characters, no blanks" },
-	{ "fault", opt_fault, "a fault name: none" },
+	{ "fault", opt_fault, "a fault name: none, off-bus, bars-unassigned, link-x1-gen1, "
+			      "dma-broken, no-irq, no-flr-return" },
 };
 
 #define MODEL_NOPTS (sizeof(model_opt_specs) / sizeof(model_opt_specs[0]))
@@ -259,6 +249,12 @@ static int model_access(struct model *m, uint32_t index, uint64_t off, void *rbu
 		       dir, len, (unsigned long long)off);
 		return -EINVAL;
 	}
+	/* An injected fault (model_fault.c) answers first: a dead device
+	 * reads all-ones whatever the window. */
+	if (rbuf && model_fault_read(m, index, off, rbuf, len))
+		return 0;
+	if (wbuf && model_fault_writes_dropped(m, index))
+		return 0;
 
 	switch (index) {
 	case TP_REGION_BAR0:
@@ -323,10 +319,10 @@ static int model_region_info(struct tp_backend *be, uint32_t index, struct tp_re
 		out->readable = out->writable = 1;
 		return 0;
 	case 1:
-		model_mem_desc(&m->vram, out);
-		return 0;
 	case 3:
-		model_mem_desc(&m->bar3, out);
+		model_mem_desc(index == 1 ? &m->vram : &m->bar3, out);
+		if (!model_fault_mappable(m))
+			out->nr_areas = 0; /* must read all-ones: trap it */
 		return 0;
 	case 2: case 4: case TP_REGION_BAR5: case TP_REGION_VGA:
 		return 0; /* absent */
@@ -390,6 +386,7 @@ void model_flr(struct model *m)
 {
 	model_cfg_flr(m);
 	model_bar0_reset(m);
+	model_fault_after_reset(m);
 }
 
 /*
@@ -414,6 +411,9 @@ static int model_reset(struct tp_backend *be)
 	for (size_t i = 0; i < sizeof(bars) / sizeof(bars[0]); i++)
 		memcpy(m->cfg + bars[i], m->cfg_boot + bars[i], 4);
 	pthread_mutex_unlock(&m->lock);
+	if (m->fault == MODEL_FAULT_NO_FLR_RETURN)
+		tp_warn(be->name, "injected fault no-flr-return: the device does not come back "
+				  "from this reset (config reads CRS, BARs all-ones)");
 	return 0;
 }
 
@@ -496,6 +496,7 @@ static int model_create(const struct tp_backend_opt *opts, size_t nopts, struct 
 	}
 	m->rom_image_len = model_vbios_build(m->rom, MODEL_ROM_SIZE);
 	model_cfg_init(m);
+	model_fault_init(m);
 	model_bar0_init(m);
 	rc = model_ce_start(m);
 	if (rc) {
@@ -503,9 +504,10 @@ static int model_create(const struct tp_backend_opt *opts, size_t nopts, struct 
 		return rc;
 	}
 
-	tp_info(m->be.name, "model GB202 %04x:%04x, BAR1 %llu MiB%s%s", MODEL_VENDOR, MODEL_DEVICE,
-		(unsigned long long)(o.vram >> 20), o.vram_file ? " in " : "",
-		o.vram_file ? o.vram_file : "");
+	tp_info(m->be.name, "model GB202 %04x:%04x, BAR1 %llu MiB%s%s%s%s", MODEL_VENDOR,
+		MODEL_DEVICE, (unsigned long long)(o.vram >> 20), o.vram_file ? " in " : "",
+		o.vram_file ? o.vram_file : "", o.fault ? ", injected fault: " : "",
+		o.fault ? o.fault_name : "");
 	*out = &m->be;
 	return 0;
 }
@@ -513,6 +515,7 @@ static int model_create(const struct tp_backend_opt *opts, size_t nopts, struct 
 const struct tp_backend_type tp_backend_model = {
 	.name = "model",
 	.help = "software NVIDIA GB202 (RTX 5090); vram=SIZE (64M..4G, default 256M), "
-		"vram-file=PATH, name=NAME (default model0), fault=none",
+		"vram-file=PATH, name=NAME (default model0), fault=NAME (none, off-bus, "
+		"bars-unassigned, link-x1-gen1, dma-broken, no-irq, no-flr-return)",
 	.create = model_create,
 };

@@ -121,9 +121,19 @@ struct model_ce {
 	uint8_t *bounce;        /* device-to-device copies */
 };
 
-/* Injected faults (option fault=); only "none" exists so far. */
+/*
+ * Injected faults (option fault=, model_fault.c; docs/model.md): each one is
+ * something that breaks passthrough on real hardware, so that `thunderpass
+ * doctor` and the tests can show it being caught at the right stage.
+ */
 enum model_fault {
 	MODEL_FAULT_NONE = 0,
+	MODEL_FAULT_OFF_BUS,         /* config space and every BAR read all-ones */
+	MODEL_FAULT_BARS_UNASSIGNED, /* BAR address bits 0; MMIO reads all-ones */
+	MODEL_FAULT_LINK_X1_GEN1,    /* LinkSta: x1 at 2.5 GT/s */
+	MODEL_FAULT_DMA_BROKEN,      /* every copy-engine DMA faults at its first address */
+	MODEL_FAULT_NO_IRQ,          /* the copy engine never raises its interrupt */
+	MODEL_FAULT_NO_FLR_RETURN,   /* after a reset, config reads CRS / all-ones for good */
 };
 
 /* A memory BAR backed by an fd the client maps (BAR1 VRAM, BAR3). */
@@ -137,6 +147,7 @@ struct model {
 	struct tp_backend be; /* first: the ops turn be back into the model */
 	pthread_mutex_t lock;
 	enum model_fault fault;
+	int gone; /* NO_FLR_RETURN after a reset: atomic, read without the lock */
 
 	/* Config space: live bytes, and per-byte tables (see model_config.c). */
 	uint8_t cfg[MODEL_CFG_SIZE];
@@ -212,6 +223,20 @@ uint32_t model_ce_read(const struct model *m, uint32_t reg);
 void model_ce_write(struct model *m, uint32_t reg, uint32_t val, uint32_t mask);
 void model_ce_stop(struct model *m);
 void model_ce_update_intx(struct model *m);
+
+/* model_fault.c: the injected faults. parse: 0 or -EINVAL; names: for help
+ * lines ("none, off-bus, ..."). init: after model_cfg_init, shapes the boot
+ * config (BAR addresses, link status). read: 1 when the fault answered the
+ * access (buf filled), 0 to serve it normally; writes_dropped: 1 when writes
+ * must be ignored. mappable: 0 when BAR1/BAR3 must not be offered for mmap
+ * (a dead or unassigned BAR must read all-ones, which shared memory cannot). */
+int model_fault_parse(const char *name, enum model_fault *out);
+const char *model_fault_names(void);
+void model_fault_init(struct model *m);
+void model_fault_after_reset(struct model *m);
+int model_fault_read(struct model *m, uint32_t index, uint64_t off, void *buf, uint32_t len);
+int model_fault_writes_dropped(struct model *m, uint32_t index);
+int model_fault_mappable(const struct model *m);
 
 /* model_vbios.c: fills rom (size bytes) with the VBIOS image and 0xff after
  * it; returns the image length, 0 if size is too small to hold it. */

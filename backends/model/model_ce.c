@@ -75,7 +75,8 @@ static void set32(uint32_t *v, uint32_t val, uint32_t mask)
 void model_ce_update_intx(struct model *m)
 {
 	int level = (m->ce.intr_status & m->ce.intr_enable) &&
-		    !(model_get(m->cfg + 0x04, 2) & 0x0400);
+		    !(model_get(m->cfg + 0x04, 2) & 0x0400) &&
+		    m->fault != MODEL_FAULT_NO_IRQ; /* injected: no interrupt at all */
 
 	if (level != m->ce.intx_level) {
 		m->ce.intx_level = level;
@@ -113,7 +114,7 @@ static void ce_finish(struct model *m, enum ce_error err, uint64_t fault, uint64
 		ce->intr_status |= I_ERROR;
 	else if (ce->job.flags & F_IRQ)
 		ce->intr_status |= I_DONE;
-	if (ce->intr_status & ce->intr_enable)
+	if ((ce->intr_status & ce->intr_enable) && m->fault != MODEL_FAULT_NO_IRQ)
 		tp_backend_irq(&m->be, ce->job.vector);
 	model_ce_update_intx(m);
 }
@@ -136,6 +137,23 @@ static int ce_side(struct model *m, int vram, uint64_t addr, void *buf, uint64_t
 static enum ce_error ce_copy(struct model *m, const struct model_ce_job *j, uint64_t *fault)
 {
 	int src_vram = j->flags & F_SRC_VRAM, dst_vram = j->flags & F_DST_VRAM;
+
+	/* Injected (model_fault.c): no DMA reaches system memory; the job
+	 * faults where it would first have touched it. */
+	if (m->fault == MODEL_FAULT_DMA_BROKEN) {
+		if (j->len && !src_vram) {
+			*fault = j->src;
+			return CE_SRC_FAULT;
+		}
+		if (j->len && !dst_vram) {
+			*fault = j->dst;
+			return CE_DST_FAULT;
+		}
+		if (j->flags & F_FENCE) {
+			*fault = j->fence;
+			return CE_FENCE_FAULT;
+		}
+	}
 
 	for (uint64_t done = 0; done < j->len;) {
 		uint64_t n = j->len - done < CE_CHUNK ? j->len - done : CE_CHUNK;

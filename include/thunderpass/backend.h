@@ -111,9 +111,20 @@ struct tp_backend_ops {
 	 * Optional: the backend takes the client's eventfds itself (kernel VFIO
 	 * signals them with no copy through the server). -EOPNOTSUPP: the core
 	 * keeps them and the backend raises vectors through tp_host.
+	 * Called after the core validated and recorded a SET_IRQS: fds[i] is the
+	 * eventfd of vector start + i, -1 to de-assign it; count 0 (fds NULL)
+	 * disables the whole index. The fds stay the core's: borrow them (the
+	 * kernel takes its own reference), never close them.
 	 */
 	int (*irq_set)(struct tp_backend *be, uint32_t index, uint32_t start, uint32_t count,
 		       const int *fds);
+	/*
+	 * Optional, for a backend whose irq_set took the eventfds: the client's
+	 * MASK (masked 1) or UNMASK (masked 0) of vectors [start, start + count)
+	 * (INTx: the client unmasks once the guest handled the interrupt).
+	 */
+	int (*irq_mask)(struct tp_backend *be, uint32_t index, uint32_t start, uint32_t count,
+			int masked);
 
 	/* Function reset; also called when a client goes away. */
 	int (*reset)(struct tp_backend *be);
@@ -163,6 +174,9 @@ struct tp_backend_type {
 	const char *name;
 	const char *help; /* one line, and the options it takes */
 	int (*create)(const struct tp_backend_opt *opts, size_t nopts, struct tp_backend **out);
+	/* System calls the backend needs while serving, beyond the core's
+	 * (seccomp allow-list; NULL-terminated names; NULL: none). */
+	const char *const *syscalls;
 };
 
 const struct tp_backend_type *tp_backend_find(const char *name);

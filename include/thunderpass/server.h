@@ -25,6 +25,15 @@ struct tp_server_opts {
 	const char *iommu;      /* IOMMU model: "identity" (default) or "dart" */
 	bool restrict_uid;      /* only allow_uid (and root) may connect */
 	uid_t allow_uid;
+	const char *record_path; /* record every client message here (fuzz seeds) */
+	/*
+	 * Optional: a duty of the backend that must run even when no client
+	 * speaks (pvdma's lazy unmap). Called on the serving thread before each
+	 * poll with the monotonic time (tp_now_ns); returns when it wants to be
+	 * called again (0: no deadline), and the poll wakes up by then.
+	 */
+	uint64_t (*timer)(void *ctx, uint64_t now_ns);
+	void *timer_ctx;
 };
 
 int tp_server_create(const struct tp_server_opts *opts, struct tp_server **out);
@@ -34,5 +43,12 @@ int tp_server_run(struct tp_server *s);
 void tp_server_stop(struct tp_server *s);
 /* Closes the client, resets the device, removes the socket file. */
 void tp_server_destroy(struct tp_server *s);
+
+/*
+ * Internal (lib/device.h): the server's device, for a companion served next
+ * to it (pvdma) that maps into its IOMMU. Valid until tp_server_destroy.
+ */
+struct tp_device;
+struct tp_device *tp_server_device(struct tp_server *s);
 
 #endif

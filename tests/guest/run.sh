@@ -28,6 +28,16 @@
 #                           with TP_SERVER_LOG, TP_GUEST_LOG, TP_TMP, TP_ARCH and
 #                           TP_SOCKET exported (TP_SERVER_LOG is /dev/null without a server);
 #                           its failure fails the test (repeatable)
+#   --pvdma                 also serve the pvdma companion (serve --pvdma-socket; QEMU
+#                           gets it as function 1 of the device's slot, from
+#                           `thunderpass qemu-args --pvdma-socket`); pass its options and
+#                           --iommu dart with --server-arg. TP_PVDMA_SOCKET is exported
+#                           to host checks
+#   --during CMD            run CMD (sh -c) while the guest runs, from QEMU's start, with
+#                           TP_CONSOLE_LOG (the live console), TP_SOCKET, TP_SERVER (the
+#                           binary), TP_SERVER_PID, TP_TMP and TP_ARCH exported; it is
+#                           waited for (at most 15 s) when the guest has ended, its output
+#                           is shown, and its failure fails the test (repeatable)
 #   --log FILE              where the guest console log goes
 #                           (default build/guest-logs/NAME-ARCH.log)
 #   --keep DIR              copy the run's files (logs, initramfs) into DIR
@@ -49,7 +59,9 @@ usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 arch=x86_64 test='' timeout=120 keep='' log='' quiet='' smp=1 append='' modules='' cpu='' no_device=''
 server=${TP_SERVER:-$top/build/thunderpass}
 mode=server
+pvdma=''
 server_args=() qemu_extra=() qemu_dev=() device_props=() files=() host_checks=()
+durings=() during_pids=() # --during (issue 9: stats while the guest runs)
 while [ $# -gt 0 ]; do
 	case $1 in
 	--arch) arch=$2; shift ;;
@@ -68,7 +80,9 @@ while [ $# -gt 0 ]; do
 	--smp) smp=$2; shift ;;
 	--cpu) cpu=$2; shift ;;
 	--host-check) host_checks+=("$2"); shift ;;
+	--during) durings+=("$2"); shift ;;
 	--log) log=$2; shift ;;
+	--pvdma) pvdma=1 ;; # (pvdma companion: see "---- pvdma" below)
 	--keep) keep=$2; shift ;;
 	--quiet) quiet=1 ;;
 	-h | --help) usage ;;
@@ -120,6 +134,16 @@ fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/tp-guest.XXXXXX")
 sock=$tmp/tp.sock
+# ---- pvdma: the companion's socket, its server option (qemu-args below)
+pvdma_sock=$tmp/pvdma.sock
+pvdma_server=() pvdma_qemu=()
+if [ -n "$pvdma" ]; then
+	[ $mode = server ] && [ -z "$no_device" ] || die "--pvdma needs the server and its device"
+	[ ${#device_props[@]} -eq 0 ] || die "--pvdma and --device-prop do not go together"
+	pvdma_server=(--pvdma-socket "$pvdma_sock")
+	pvdma_qemu=(--pvdma-socket "$pvdma_sock")
+fi
+# ---- (end pvdma)
 qpid='' spid=''
 
 # Never leave anything running: kill what is still alive, keep files if asked, clean.
@@ -134,6 +158,7 @@ cleanup() {
 	local rc=$?
 	trap - EXIT INT TERM HUP
 	[ -n "$qpid" ] && stop_pid "$qpid" 2
+	for p in ${during_pids[@]+"${during_pids[@]}"}; do stop_pid "$p" 1; done
 	[ -n "$spid" ] && stop_pid "$spid" 2
 	if [ -n "$keep" ]; then
 		mkdir -p "$keep"
@@ -161,10 +186,11 @@ mem_args=(-m 512 -object memory-backend-memfd,id=mem,size=512M,share=on -machine
 port_args=(-device pcie-root-port,id=rp0,chassis=1,slot=1)
 if [ $mode = server ]; then
 	"$server" serve --backend model --socket "$sock" --log-level info \
-		${server_args[@]+"${server_args[@]}"} > "$tmp/server.log" 2>&1 < /dev/null &
+		${server_args[@]+"${server_args[@]}"} ${pvdma_server[@]+"${pvdma_server[@]}"} \
+		> "$tmp/server.log" 2>&1 < /dev/null &
 	spid=$!
 	n=$((${TP_SOCKET_WAIT:-10} * 10))
-	while [ ! -S "$sock" ]; do
+	while [ ! -S "$sock" ] || { [ -n "$pvdma" ] && [ ! -S "$pvdma_sock" ]; }; do
 		if ! kill -0 "$spid" 2>/dev/null; then
 			src=0; wait "$spid" || src=$?; spid=
 			sed 's/^/server| /' "$tmp/server.log" >&2
@@ -181,7 +207,7 @@ if [ $mode = server ]; then
 	elif [ -z "$props" ]; then
 		# What users are told to use, verbatim: `thunderpass qemu-args`.
 		mapfile -t dev_args < <("$server" qemu-args --socket "$sock" --arch "$arch" \
-			--mem 512M --format lines)
+			--mem 512M --format lines ${pvdma_qemu[@]+"${pvdma_qemu[@]}"})
 		[ ${#dev_args[@]} -gt 0 ] || die "thunderpass qemu-args printed nothing"
 		mem_args=() port_args=()
 	else
@@ -199,6 +225,15 @@ t_qemu=$(now_ms)
 	${dev_args[@]+"${dev_args[@]}"} ${qemu_dev[@]+"${qemu_dev[@]}"} ${qemu_extra[@]+"${qemu_extra[@]}"} \
 	> "$tmp/console.log" 2>&1 < /dev/null &
 qpid=$!
+# ---- --during: commands that watch the running guest (e.g. tests/guest/during-stats.py)
+i=0
+for c in ${durings[@]+"${durings[@]}"}; do
+	TP_CONSOLE_LOG=$tmp/console.log TP_SOCKET=$sock TP_SERVER=$server TP_SERVER_PID=$spid \
+		TP_TMP=$tmp TP_ARCH=$arch sh -c "$c" > "$tmp/during-$i.log" 2>&1 < /dev/null &
+	during_pids+=($!)
+	i=$((i + 1))
+done
+# ---- (end --during)
 deadline=$((t_qemu + timeout * 1000))
 timed_out=
 while kill -0 "$qpid" 2>/dev/null; do
@@ -213,13 +248,29 @@ qrc=0
 wait "$qpid" 2>/dev/null || qrc=$?
 qpid=
 t_end=$(now_ms)
+# ---- --during: they end with the guest (before its console log goes)
+during_problems=()
+i=0
+for p in ${during_pids[@]+"${during_pids[@]}"}; do
+	n=150
+	while kill -0 "$p" 2>/dev/null && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+	kill -0 "$p" 2>/dev/null && during_problems+=("--during command still running 15 s after the guest (killed): ${durings[$i]}")
+	stop_pid "$p" 1
+	drc=0
+	wait "$p" 2>/dev/null || drc=$?
+	[ $drc -eq 0 ] || during_problems+=("--during command failed (status $drc): ${durings[$i]}")
+	{ [ -z "$quiet" ] || [ $drc -ne 0 ]; } && sed 's/^/  during| /' "$tmp/during-$i.log"
+	i=$((i + 1))
+done
+during_pids=()
+# ---- (end --during)
 tr -d '\r' < "$tmp/console.log" > "$tmp/guest.log"
 rm -f "$tmp/console.log"
 # (the log folder may have gone meanwhile: build/ can be wiped by a fresh meson setup)
 { mkdir -p "$(dirname "$log")" && cp "$tmp/guest.log" "$log"; } || echo "run.sh: could not write $log" >&2
 
 # ---- the server's shutdown
-problems=()
+problems=(${during_problems[@]+"${during_problems[@]}"})
 if [ -n "$spid" ]; then
 	if kill -0 "$spid" 2>/dev/null; then
 		kill -TERM "$spid"
@@ -237,6 +288,7 @@ if [ -n "$spid" ]; then
 	spid=
 	[ $src -eq 0 ] || problems+=("server exit status $src")
 	[ ! -e "$sock" ] || problems+=("server left its socket behind")
+	[ -z "$pvdma" ] || [ ! -e "$pvdma_sock" ] || problems+=("server left the pvdma socket behind")
 fi
 
 # ---- the verdict
@@ -256,6 +308,7 @@ elif [ "$result" != "RESULT: PASS" ]; then
 fi
 [ -n "$timed_out" ] || [ $qrc -eq 0 ] || problems+=("QEMU exit status $qrc")
 export TP_SERVER_LOG=$tmp/server.log TP_GUEST_LOG=$tmp/guest.log TP_TMP=$tmp TP_ARCH=$arch TP_SOCKET=$sock
+[ -z "$pvdma" ] || export TP_PVDMA_SOCKET=$pvdma_sock
 [ $mode = server ] || TP_SERVER_LOG=/dev/null
 for c in ${host_checks[@]+"${host_checks[@]}"}; do
 	hrc=0

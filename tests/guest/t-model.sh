@@ -11,6 +11,13 @@ echo "device $(pci_bdf "$gpu") id $(pci_id "$gpu") class $(pci_class "$gpu") dri
 check_str "vendor:device" "$(pci_id "$gpu")" 10de:2b85
 check_str "class" "$(pci_class "$gpu")" 0x030000
 
+# guest/tp-check.sh, when run.sh --file put it in /bin: what a user runs first in a
+# guest (device visible, driver, BARs assigned, interrupts); the demo prints it.
+step "tp-check.sh"
+if [ -f /bin/tp-check.sh ]; then
+	sh /bin/tp-check.sh 10de:2b85 || fail "guest/tp-check.sh: exit status $?"
+fi
+
 step "BARs"
 for n in 0 1 2 3 4 5 6; do
 	[ "$(bar_size "$gpu" $n)" -eq 0 ] && continue

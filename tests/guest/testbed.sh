@@ -42,7 +42,7 @@ MS=$(security_mirror)
 HOST_PACKAGES="build-essential meson ninja-build pkg-config libcmocka-dev libjson-c-dev
  clang llvm libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross
  busybox-static bc curl xz-utils cpio python3 ca-certificates
- libelf1"
+ libelf1 libseccomp-dev"
 
 if [ "${1:-}" = --host-packages ]; then
 	# shellcheck disable=SC2086
@@ -175,6 +175,15 @@ if ! stamp "headers-$ka-$kb"; then
 	mv kh.tmp kh
 	done_ "headers-$ka-$kb"
 fi
+
+# ---- reference vfio-user servers for the proxy backend (issue 5; docs/proxy.md):
+# QEMU's nvme behind x-vfio-user-server and libvfio-user's gpio-pci-idio-16, built from
+# Debian's QEMU source by tests/guest/refservers.sh (cached: about 2 minutes the first
+# time, nothing after). TP_NO_REFSERVERS=1 skips them.
+if [ -z "${TP_NO_REFSERVERS:-}" ]; then
+	TP_TESTBED=$D "$here/refservers.sh" ${1:+"$1"}
+fi
+# ---- (end reference servers)
 
 bin/qemu-system-x86_64 --version | head -1 >&2
 log "ready in $D (amd64 kernel $(cat k/amd64/KVER), arm64 kernel $(cat k/arm64/KVER))"

@@ -264,6 +264,26 @@ static void test_unmap_during_copy(void **state)
 	rig_close(r);
 }
 
+/* The client shrinks guest memory under a mapping (a hostile memfd): the
+ * device's access faults; the server does not die of SIGBUS. */
+static void test_truncated_guest_memory(void **state)
+{
+	struct rig *r = rig_open(TP_IRQ_MSIX);
+
+	tp_dma_guard_install(); /* cmocka installs its own SIGBUS handler per test */
+	assert_int_equal(ftruncate(r->memfd, 4096), 0);
+	job(r, GUEST_IOVA + 0x100000, 0, 8192, F_DST_VRAM | F_IRQ, 0, 0);
+	assert_true(wait_irq(r, 5000));
+	assert_int_equal(ce_rd(r, R_STATUS) >> 8, 1);
+	assert_int_equal(ce_rd(r, R_FAULT_LO), (uint32_t)(GUEST_IOVA + 0x100000));
+	ce_wr(r, R_INTR_STATUS, 3);
+	/* Memory that is still there still works. */
+	job(r, 0, GUEST_IOVA, 1024, F_SRC_VRAM | F_IRQ, 0, 0);
+	assert_true(wait_irq(r, 5000));
+	assert_int_equal(ce_rd(r, R_STATUS), 0);
+	rig_close(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -271,6 +291,7 @@ int main(void)
 		cmocka_unit_test(test_faults),
 		cmocka_unit_test(test_intx_level),
 		cmocka_unit_test(test_unmap_during_copy),
+		cmocka_unit_test(test_truncated_guest_memory),
 	};
 
 	tp_log_set_level(TP_LOG_ERROR);

@@ -1,0 +1,120 @@
+# Guest side of the proxy nvme tests (tests/guest/run-proxy.sh): QEMU's nvme model,
+# served by QEMU's x-vfio-user-server, behind `thunderpass serve --backend proxy`
+# (or straight, for the benchmark). The stock nvme driver, MSI-X (no pci=nomsi).
+#   tp.mode=io     sector 0 as the host wrote it (tp.marker); 64 MiB of random data
+#                  written with O_DIRECT at 16 MiB and read back (md5 printed as
+#                  GUEST-MD5 for the host to compare with the disk image); a marker
+#                  sector written for the host (GUEST-MARKER at 8 MiB); no I/O
+#                  timeouts; interrupts seen as MSI-X
+#   tp.mode=kill   a marker at 4 MiB tells the host to kill the remote server, while
+#                  the guest reads in a loop: the reads must fail (I/O error), in time
+#   tp.mode=bench  sequential (busybox dd, 1 MiB, O_DIRECT) and 4 KiB random
+#                  (/bin/tp_nvme_rand) read and write throughput, printed
+set -u
+mode=$(cmdline_arg mode io)
+marker=$(cmdline_arg marker none)
+
+echo "=== nvme behind the vfio-user device, mode $mode"
+step "find 1b36:0010"
+dev=$(pci_find 1b36:0010) || result_fail "no 1b36:0010 (QEMU nvme) on the guest's PCI bus"
+echo "device $(pci_bdf "$dev") driver $(pci_driver "$dev")"
+check_str "driver" "$(pci_driver "$dev")" nvme
+
+step "wait for /dev/nvme0n1"
+i=0
+while [ ! -b /dev/nvme0n1 ] && [ $i -lt 200 ]; do sleep 0.1; i=$((i + 1)); done
+[ -b /dev/nvme0n1 ] || { dmesg | grep -i nvme | tail -20; result_fail "no /dev/nvme0n1 after 20 s"; }
+echo "nvme0n1: $(cat /sys/block/nvme0n1/size) sectors; model $(cat /sys/class/nvme/nvme0/model 2>/dev/null)"
+
+# MSI-X: enabled in the guest's view of the capability, and the driver's vectors.
+msix_check() {
+	local c ctl
+	c=$(cfg_find_cap "$dev" $PCI_CAP_ID_MSIX) || { fail "no MSI-X capability"; return; }
+	ctl=$(cfg_read16 "$dev" $((c + 2)))
+	check "MSI-X enabled (control $(hex "$ctl"))" [ $((ctl & 0x8000)) -ne 0 ]
+	n=$(ls "$dev/msi_irqs" 2> /dev/null | wc -l)
+	echo "msi_irqs: $n; /proc/interrupts:"
+	grep nvme /proc/interrupts | head -4
+	check "nvme vectors allocated" [ "$n" -gt 0 ]
+}
+
+timeouts() { dmesg | grep -c -i -E 'nvme.*(timeout|aborting|reset controller)'; }
+
+case $mode in
+io)
+	step "sector 0 from the host"
+	s0=$(dd if=/dev/nvme0n1 bs=4096 count=1 iflag=direct 2> /dev/null | head -c ${#marker})
+	check_str "sector 0" "$s0" "$marker"
+
+	step "64 MiB random, O_DIRECT"
+	dd if=/dev/urandom of=/tmp/pat bs=1M count=64 2> /dev/null
+	t0=$(uptime_s)
+	dd if=/tmp/pat of=/dev/nvme0n1 bs=1M seek=16 oflag=direct conv=fsync 2> /dev/null || fail "write failed"
+	t1=$(uptime_s)
+	dd if=/dev/nvme0n1 of=/tmp/rb bs=1M skip=16 count=64 iflag=direct 2> /dev/null || fail "read back failed"
+	t2=$(uptime_s)
+	a=$(md5sum < /tmp/pat | cut -d' ' -f1)
+	b=$(md5sum < /tmp/rb | cut -d' ' -f1)
+	rm -f /tmp/rb
+	echo "write $t0-$t1 s, read $t1-$t2 s (guest clock)"
+	check_str "md5 read back" "$b" "$a"
+	echo "GUEST-MD5 $a"
+
+	step "a marker sector for the host"
+	printf 'GUEST-MARKER-%s' "$marker" | dd of=/dev/nvme0n1 bs=4096 seek=2048 conv=sync,fsync oflag=direct 2> /dev/null ||
+		fail "marker write failed"
+
+	step "MSI-X"
+	msix_check
+	check_dec "I/O timeouts in the guest log" "$(timeouts)" 0
+	;;
+kill)
+	step "read in a loop while the host kills the remote"
+	(
+		while dd if=/dev/nvme0n1 of=/dev/null bs=1M count=16 iflag=direct 2> /dev/null; do :; done
+		echo "READER-FAILED at $(uptime_s)"
+	) > /tmp/reader.log 2>&1 &
+	reader=$!
+	sleep 0.5
+	printf 'TPKILL-%s' "$marker" | dd of=/dev/nvme0n1 bs=4096 seek=1024 conv=sync,fsync oflag=direct 2> /dev/null ||
+		fail "kill marker write failed"
+	echo "kill marker written at $(uptime_s)"
+	i=0
+	while kill -0 $reader 2> /dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+	cat /tmp/reader.log
+	check "the reader ended (no hang)" eval '! kill -0 $reader 2> /dev/null'
+	check "the reader saw an error" grep -q READER-FAILED /tmp/reader.log
+	step "one more read must fail, and in time"
+	t0=$(uptime_s)
+	if dd if=/dev/nvme0n1 of=/dev/null bs=4096 count=1 iflag=direct 2> /tmp/dd.err; then
+		fail "a read succeeded after the remote died"
+	else
+		echo "read after the kill: $(head -1 /tmp/dd.err)"
+	fi
+	echo "took $t0 -> $(uptime_s) s"
+	dmesg | grep -i nvme | tail -8
+	;;
+bench)
+	step "sequential"
+	size=$(cmdline_arg mib 64)
+	dd if=/dev/urandom of=/tmp/pat bs=1M count="$size" 2> /dev/null
+	for rep in 1 2; do
+		t0=$(uptime_s)
+		dd if=/tmp/pat of=/dev/nvme0n1 bs=1M seek=16 oflag=direct 2> /dev/null || fail "write failed"
+		t1=$(uptime_s)
+		dd if=/dev/nvme0n1 of=/dev/null bs=1M skip=16 count="$size" iflag=direct 2> /dev/null || fail "read failed"
+		t2=$(uptime_s)
+		echo "BENCH seq_write_MBps $(awk -v n="$size" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", n/(b-a)}')"
+		echo "BENCH seq_read_MBps $(awk -v n="$size" -v a="$t1" -v b="$t2" 'BEGIN{printf "%.1f", n/(b-a)}')"
+	done
+	rm -f /tmp/pat
+	step "4 KiB random"
+	for rep in 1 2; do
+		tp_nvme_rand /dev/nvme0n1 read "$(cmdline_arg ops 4000)" || fail "random read failed"
+		tp_nvme_rand /dev/nvme0n1 write "$(cmdline_arg ops 4000)" || fail "random write failed"
+	done
+	check_dec "I/O timeouts in the guest log" "$(timeouts)" 0
+	;;
+*) result_fail "unknown tp.mode=$mode" ;;
+esac
+result_pass
