@@ -2,14 +2,20 @@
 #   make demo   - set up everything, serve the model GPU, boot an arm64 guest
 #                 under QEMU 11 and print what the guest sees
 #   make check  - set up everything and run every test (unit, protocol,
-#                 sanitizers, guest tests on x86_64 and aarch64)
-# Other targets: build, deps, unit, san, guest, bench, clean.
+#                 sanitizers, fuzzing smoke, guest tests on x86_64 and aarch64)
+# Other targets: build, deps, unit, san, fuzz, fuzz-smoke, guest, bench, clean.
 
 BUILD     ?= build
 BUILD_SAN ?= build-san
 MESON_SAN  = -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+# libFuzzer harnesses (tests/fuzz, docs/security.md): clang, ASan+UBSan.
+BUILD_FUZZ ?= build-fuzz
+FUZZERS    = fuzz_msg fuzz_frame fuzz_config fuzz_dma
+# Seconds per harness: make fuzz, and make fuzz-smoke (part of make check).
+FUZZ_SECONDS ?= 600
+FUZZ_SMOKE_SECONDS ?= 30
 
-.PHONY: all build deps demo check unit san guest bench clean
+.PHONY: all build deps demo check unit san fuzz fuzz-smoke guest bench clean
 
 all: build
 
@@ -37,16 +43,39 @@ san: $(BUILD_SAN)/build.ninja
 	ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 		meson test -C $(BUILD_SAN) --print-errorlogs
 
+$(BUILD_FUZZ)/build.ninja:
+	CC=clang meson setup $(BUILD_FUZZ) -Dfuzz=true
+
+# Replays each harness's corpus (tests/fuzz/corpus/NAME), then fuzzes it for
+# FUZZ_SMOKE_SECONDS from a copy: a crash or broken invariant fails.
+fuzz-smoke: $(BUILD_FUZZ)/build.ninja
+	ninja -C $(BUILD_FUZZ)
+	FUZZ_SMOKE_SECONDS=$(FUZZ_SMOKE_SECONDS) meson test -C $(BUILD_FUZZ) --suite fuzz \
+		--print-errorlogs --verbose
+
+# Fuzzes each harness for FUZZ_SECONDS, then minimizes its corpus into
+# tests/fuzz/corpus (-merge=1); prints the executions per harness and in total.
+fuzz: $(BUILD_FUZZ)/build.ninja
+	ninja -C $(BUILD_FUZZ)
+	@total=0; for f in $(FUZZERS); do \
+		out=$$(FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh fuzz $$f $(BUILD_FUZZ)/tests/fuzz/$$f) \
+			|| { echo "$$out"; exit 1; }; \
+		echo "$$out"; \
+		n=$$(echo "$$out" | sed -n 's/^fuzz [a-z_]*: \([0-9]*\) executions.*/\1/p'); \
+		total=$$((total + $${n:-0})); \
+	done; echo "fuzz: $$total executions in total, no crash"
+
 guest: build
 	tests/guest/check.sh
 
 check: deps
 	$(MAKE) unit
 	$(MAKE) san
+	$(MAKE) fuzz-smoke
 	$(MAKE) guest
 
 bench: deps build
 	bench/run.sh
 
 clean:
-	rm -rf $(BUILD) $(BUILD_SAN)
+	rm -rf $(BUILD) $(BUILD_SAN) $(BUILD_FUZZ)

@@ -9,12 +9,18 @@ extern const struct tp_backend_type tp_backend_proxy;
 #ifdef __linux__
 extern const struct tp_backend_type tp_backend_vfio; /* backends/vfio */
 #endif
+#ifdef __APPLE__
+extern const struct tp_backend_type tp_backend_darwin; /* backends/darwin */
+#endif
 
 static const struct tp_backend_type *const backend_types[] = {
 	&tp_backend_model,
 	&tp_backend_proxy,
 #ifdef __linux__
 	&tp_backend_vfio,
+#endif
+#ifdef __APPLE__
+	&tp_backend_darwin,
 #endif
 	NULL,
 };

@@ -45,7 +45,8 @@ struct tp_client_reply {
 	int fds[4];
 	unsigned nfds;
 	/* Optional: payload bytes past cap go here (a reply's data lands in the
-	 * caller's own buffer, with no copy and no allocation). */
+	 * caller's own buffer, with no allocation: received straight into it in
+	 * blocking mode, copied once from the receive buffer in threaded mode). */
 	uint8_t *tail;
 	uint32_t tail_cap;
 };

@@ -110,7 +110,16 @@ int tp_device_open(struct tp_device *d, struct tp_backend *be, const char *iommu
 	pthread_rwlock_init(&d->dma_lock, NULL);
 	tp_dma_guard_install();
 	pthread_mutex_init(&d->fault_lock, NULL);
-	rc = tp_iommu_create(iommu ? iommu : "identity", d->name, &d->iommu);
+	if (be->ops->iommu_create) {
+		if (iommu) {
+			tp_err(d->name, "--iommu %s: the %s backend brings its own IOMMU model", iommu,
+			       be->ops->name);
+			return -EINVAL;
+		}
+		rc = be->ops->iommu_create(be, d->name, &d->iommu);
+	} else {
+		rc = tp_iommu_create(iommu ? iommu : "identity", d->name, &d->iommu);
+	}
 	if (rc)
 		return rc;
 

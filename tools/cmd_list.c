@@ -176,7 +176,8 @@ static void classify(struct pci_fn *p)
 		return;
 	snprintf(path, sizeof(path), "%s/dev/vfio/%d", root, p->group);
 	if (access(path, F_OK) < 0) {
-		snprintf(p->why, sizeof(p->why), "no /dev/vfio/%d (vfio module not loaded?)", p->group);
+		snprintf(p->why, sizeof(p->why), "no /dev/vfio/%d (vfio module not loaded?)",
+			 p->group);
 		return;
 	}
 	p->passable = true;
@@ -213,6 +214,34 @@ static const char *class_name(unsigned class_code)
 	unsigned base = class_code >> 16;
 
 	return base < sizeof(names) / sizeof(names[0]) ? names[base] : "other";
+}
+
+static json_object *fn_json(const struct pci_fn *p)
+{
+	json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "bdf", json_object_new_string(p->bdf));
+	json_object_object_add(o, "vendor", json_object_new_int((int32_t)p->vendor));
+	json_object_object_add(o, "device", json_object_new_int((int32_t)p->device));
+	json_object_object_add(o, "class", json_object_new_int((int32_t)p->class_code));
+	json_object_object_add(o, "class_name", json_object_new_string(class_name(p->class_code)));
+	json_object_object_add(o, "iommu_group",
+			       p->group < 0 ? NULL : json_object_new_int(p->group));
+	json_object_object_add(o, "driver",
+			       p->driver[0] ? json_object_new_string(p->driver) : NULL);
+	json_object_object_add(o, "passable", json_object_new_boolean(p->passable));
+	json_object_object_add(o, "note", json_object_new_string(p->why));
+	return o;
+}
+
+static void print_row(const struct pci_fn *p)
+{
+	char grp[16];
+
+	snprintf(grp, sizeof(grp), p->group < 0 ? "-" : "%d", p->group);
+	printf("%-13s %04x:%04x  %06x %-10s %5s  %-14s %-4s %s\n", p->bdf, p->vendor, p->device,
+	       p->class_code, class_name(p->class_code), grp, p->driver[0] ? p->driver : "-",
+	       p->passable ? "yes" : "no", p->why);
 }
 
 static int filter_dots(const struct dirent *e)
@@ -256,33 +285,14 @@ int tp_cmd_list(int argc, char **argv)
 		       "DRIVER", "PASS", "NOTE");
 	for (int i = 0; i < n; i++) {
 		struct pci_fn p;
-		char grp[16];
 
 		if (read_fn(devices, names[i]->d_name, &p) == 0) {
 			shown++;
 			passable += p.passable;
-			snprintf(grp, sizeof(grp), p.group < 0 ? "-" : "%d", p.group);
-			if (json) {
-				json_object *o = json_object_new_object();
-
-				json_object_object_add(o, "bdf", json_object_new_string(p.bdf));
-				json_object_object_add(o, "vendor", json_object_new_int(p.vendor));
-				json_object_object_add(o, "device", json_object_new_int(p.device));
-				json_object_object_add(o, "class", json_object_new_int(p.class_code));
-				json_object_object_add(o, "class_name",
-						       json_object_new_string(class_name(p.class_code)));
-				json_object_object_add(o, "iommu_group",
-						       p.group < 0 ? NULL : json_object_new_int(p.group));
-				json_object_object_add(o, "driver", p.driver[0] ?
-						       json_object_new_string(p.driver) : NULL);
-				json_object_object_add(o, "passable", json_object_new_boolean(p.passable));
-				json_object_object_add(o, "note", json_object_new_string(p.why));
-				json_object_array_add(arr, o);
-			} else {
-				printf("%-13s %04x:%04x  %06x %-10s %5s  %-14s %-4s %s\n", p.bdf, p.vendor,
-				       p.device, p.class_code, class_name(p.class_code), grp,
-				       p.driver[0] ? p.driver : "-", p.passable ? "yes" : "no", p.why);
-			}
+			if (json)
+				json_object_array_add(arr, fn_json(&p));
+			else
+				print_row(&p);
 		}
 		free(names[i]);
 	}

@@ -37,12 +37,13 @@
  *     fragmented). The segments stay available through tp_darwin_dma_map
  *     for a scatter-gather user (docs/macos.md: the proposed map_sg hook).
  *
- * The caller serializes map/unmap/region_*/reset against translate (the
+ * The caller serializes map, unmap, region_added/removed and reset against translate (the
  * core's DMA lock). translate serves the core's software DMA path only; the
  * real device's DMA goes through the DART itself.
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -191,8 +192,8 @@ static void rec_unmap(struct darwin_iommu *m, size_t i)
 		int rc = tp_darwin_dma_unmap(m->dev, m->recs[i].handle);
 
 		if (rc && rc != -ENODEV)
-			tp_err(m->base.who, "DMA_UNMAP of %#" PRIx64 "+%#" PRIx64 ": %s", m->recs[i].dva,
-			       m->recs[i].bytes, strerror(-rc));
+			tp_err(m->base.who, "DMA_UNMAP of %#" PRIx64 "+%#" PRIx64 ": %s",
+			       m->recs[i].dva, m->recs[i].bytes, strerror(-rc));
 	}
 	rec_remove(m, i);
 }
@@ -346,8 +347,8 @@ static int dm_map(struct tp_iommu *mmu, uint64_t iova, uint64_t len, uint32_t pr
 		return refuse(m, -EFAULT);
 	}
 	if ((prot & r->prot) != prot) {
-		tp_warn(mmu->who, "IOMMU map %#" PRIx64 "+%#" PRIx64 ": prot %#x beyond the region's %#x",
-			iova, len, prot, r->prot);
+		tp_warn(mmu->who, "IOMMU map %#" PRIx64 "+%#" PRIx64
+				  ": prot %#x beyond the region's %#x", iova, len, prot, r->prot);
 		return refuse(m, -EACCES);
 	}
 	if (!r->vaddr || !m->dev) {
@@ -373,7 +374,8 @@ static int dm_map(struct tp_iommu *mmu, uint64_t iova, uint64_t len, uint32_t pr
 	    m->base.st.live >= m->max_maps) {
 		if (!m->full)
 			tp_warn(mmu->who, "DMA caps reached (%" PRIu64 " bytes in %" PRIu64
-					  " mappings; caps %" PRIu64 " / %" PRIu64 "): waiting for unmaps",
+					  " mappings; caps %" PRIu64 " / %" PRIu64
+					  "): waiting for unmaps",
 				m->base.st.bytes, m->base.st.live, m->max_bytes, m->max_maps);
 		m->full = true;
 		return refuse(m, -ENOSPC);
@@ -486,7 +488,8 @@ static void dm_destroy(struct tp_iommu *mmu)
 		m->dev->mmu = NULL;
 	if (m->align_missed || m->fragmented)
 		tp_info(mmu->who, "DART: %" PRIu64 " maps kept less aligned than asked, %" PRIu64
-				  " answers in discontiguous segments", m->align_missed, m->fragmented);
+				  " answers in discontiguous segments",
+			m->align_missed, m->fragmented);
 	free(m->regions);
 	free(m->recs);
 	free(m);

@@ -72,10 +72,11 @@ static int hexval(const char *s, size_t n, unsigned max, unsigned *out)
 	if (n == 0 || n > 4)
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++) {
-		if (!isxdigit((unsigned char)s[i]))
+		int c = (unsigned char)s[i];
+
+		if (!isxdigit(c))
 			return -EINVAL;
-		v = v * 16 + (unsigned)(isdigit((unsigned char)s[i]) ? s[i] - '0'
-								     : tolower((unsigned char)s[i]) - 'a' + 10);
+		v = v * 16 + (unsigned)(isdigit(c) ? c - '0' : tolower(c) - 'a' + 10);
 	}
 	if (v > max)
 		return -EINVAL;

@@ -58,8 +58,8 @@ static void irq_drain(struct darwin_dev *d)
 			bits &= bits - 1;
 			/* Bits past what was granted come from a confused dext. */
 			if (v < d->irq_vectors) {
+				__atomic_add_fetch(&d->irq_raised, 1, __ATOMIC_SEQ_CST);
 				tp_backend_irq(&d->be, v);
-				__atomic_add_fetch(&d->irq_raised, 1, __ATOMIC_RELAXED);
 			}
 		}
 	}
@@ -108,8 +108,8 @@ static void *irq_thread(void *arg)
 			}
 		}
 		memset(&msg.hdr, 0, sizeof(msg.hdr));
-		kr = mach_msg(&msg.hdr, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0, sizeof(msg), mp,
-			      IRQ_WAIT_MS, MACH_PORT_NULL);
+		kr = mach_msg(&msg.hdr, MACH_RCV_MSG | MACH_RCV_TIMEOUT, 0,
+			      (mach_msg_size_t)sizeof(msg), mp, IRQ_WAIT_MS, MACH_PORT_NULL);
 		if (kr == MACH_MSG_SUCCESS) {
 			IODispatchCalloutFromMessage(NULL, &msg.hdr, d->irq_port);
 		} else if (kr != MACH_RCV_TIMED_OUT) {

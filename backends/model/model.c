@@ -244,7 +244,7 @@ static int model_access(struct model *m, uint32_t index, uint64_t off, void *rbu
 		tp_err(m->be.name, "%s of region %u: no such region", dir, index);
 		return -EINVAL;
 	}
-	if ((!rbuf && !wbuf) || !model_len_ok(index, len) || !model_range_ok(off, len, size)) {
+	if ((!rbuf && !wbuf) || !model_len_ok(index, len) || !tp_range_ok(off, len, size)) {
 		tp_err(m->be.name, "%s %s of %u bytes at 0x%llx: invalid", model_region_names[index],
 		       dir, len, (unsigned long long)off);
 		return -EINVAL;
@@ -370,18 +370,6 @@ static int model_irq_count(struct tp_backend *be, uint32_t index, uint32_t *coun
 	return 0;
 }
 
-static int model_irq_set(struct tp_backend *be, uint32_t index, uint32_t start, uint32_t count,
-			 const int *fds)
-{
-	/* The core keeps the eventfds; the model raises through tp_host. */
-	(void)be;
-	(void)index;
-	(void)start;
-	(void)count;
-	(void)fds;
-	return -EOPNOTSUPP;
-}
-
 void model_flr(struct model *m)
 {
 	model_cfg_flr(m);
@@ -443,7 +431,6 @@ static const struct tp_backend_ops model_ops = {
 	.dma_map = NULL,   /* a later issue adds a copy engine */
 	.dma_unmap = NULL,
 	.irq_count = model_irq_count,
-	.irq_set = model_irq_set,
 	.reset = model_reset,
 	.destroy = model_destroy,
 };

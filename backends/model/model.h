@@ -23,6 +23,8 @@
 
 #include <thunderpass/backend.h>
 
+#include "util.h" /* tp_le_get/tp_le_put/tp_range_ok */
+
 /* The registry in lib/backends.c refers to this. */
 extern const struct tp_backend_type tp_backend_model;
 
@@ -174,28 +176,6 @@ struct model {
 static inline struct model *model_of(struct tp_backend *be)
 {
 	return (struct model *)be;
-}
-
-/* Little-endian helpers on byte buffers. */
-static inline uint32_t model_get(const uint8_t *p, unsigned len)
-{
-	uint32_t v = 0;
-
-	for (unsigned i = 0; i < len; i++)
-		v |= (uint32_t)p[i] << (8 * i);
-	return v;
-}
-
-static inline void model_put(uint8_t *p, unsigned len, uint32_t v)
-{
-	for (unsigned i = 0; i < len; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-/* True when [off, off + len) lies inside [0, size), without overflow. */
-static inline int model_range_ok(uint64_t off, uint64_t len, uint64_t size)
-{
-	return off <= size && len <= size - off;
 }
 
 /* model.c: function-level reset of the device (config and BAR0). Lock held. */

@@ -183,15 +183,15 @@ static void bar0_prom_read(const struct model *m, uint64_t off, uint8_t *dst, ui
 
 static void bar0_pba_bytes(const struct model *m, uint8_t out[MODEL_MSIX_PBA_SIZE])
 {
-	model_put(out, 4, (uint32_t)m->msix_pba);
-	model_put(out + 4, 4, (uint32_t)(m->msix_pba >> 32));
+	tp_le_put(out, 4, (uint32_t)m->msix_pba);
+	tp_le_put(out + 4, 4, (uint32_t)(m->msix_pba >> 32));
 }
 
 static int bar0_access_ok(uint64_t off, const void *buf, uint32_t len)
 {
 	if (!buf || (len != 1 && len != 2 && len != 4 && len != 8))
 		return 0;
-	return model_range_ok(off, len, MODEL_BAR0_SIZE);
+	return tp_range_ok(off, len, MODEL_BAR0_SIZE);
 }
 
 int model_bar0_read(struct model *m, uint64_t off, void *buf, uint32_t len)
@@ -224,7 +224,7 @@ int model_bar0_read(struct model *m, uint64_t off, void *buf, uint32_t len)
 			memcpy(dst, tmp + (pos - ws), n);
 			break;
 		case BAR0_REGS:
-			model_put(tmp, 4, bar0_reg_read(m, (uint32_t)ws, &ctx));
+			tp_le_put(tmp, 4, bar0_reg_read(m, (uint32_t)ws, &ctx));
 			memcpy(dst, tmp + (pos - ws), n);
 			break;
 		}
@@ -271,7 +271,7 @@ int model_bar0_write(struct model *m, uint64_t off, const void *buf, uint32_t le
 
 			memcpy(v + (pos - ws), src, n);
 			memset(mk + (pos - ws), 0xff, n);
-			bar0_reg_write(m, (uint32_t)ws, model_get(v, 4), model_get(mk, 4));
+			bar0_reg_write(m, (uint32_t)ws, tp_le_get(v, 4), tp_le_get(mk, 4));
 			break;
 		}
 		}

@@ -75,7 +75,7 @@ static void set32(uint32_t *v, uint32_t val, uint32_t mask)
 void model_ce_update_intx(struct model *m)
 {
 	int level = (m->ce.intr_status & m->ce.intr_enable) &&
-		    !(model_get(m->cfg + 0x04, 2) & 0x0400) &&
+		    !(tp_le_get(m->cfg + 0x04, 2) & 0x0400) &&
 		    m->fault != MODEL_FAULT_NO_IRQ; /* injected: no interrupt at all */
 
 	if (level != m->ce.intx_level) {
@@ -89,9 +89,9 @@ static enum ce_error ce_check(const struct model *m, const struct model_ce_job *
 {
 	if ((j->flags & ~F_ALL) || j->vector >= MODEL_MSIX_VECTORS)
 		return CE_BAD_FLAGS;
-	if ((j->flags & F_SRC_VRAM) && !model_range_ok(j->src, j->len, m->vram.size))
+	if ((j->flags & F_SRC_VRAM) && !tp_range_ok(j->src, j->len, m->vram.size))
 		return CE_VRAM_RANGE;
-	if ((j->flags & F_DST_VRAM) && !model_range_ok(j->dst, j->len, m->vram.size))
+	if ((j->flags & F_DST_VRAM) && !tp_range_ok(j->dst, j->len, m->vram.size))
 		return CE_VRAM_RANGE;
 	return CE_OK;
 }
@@ -181,7 +181,7 @@ static enum ce_error ce_copy(struct model *m, const struct model_ce_job *j, uint
 	if (j->flags & F_FENCE) {
 		uint8_t v[4];
 
-		model_put(v, 4, j->fence_value);
+		tp_le_put(v, 4, j->fence_value);
 		if (tp_backend_dma(&m->be, j->fence, v, 4, 1, fault))
 			return CE_FENCE_FAULT;
 	}

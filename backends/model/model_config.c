@@ -113,10 +113,10 @@ static unsigned cfg_log2(uint64_t v)
 static void cfg_reg(struct model *m, uint32_t off, unsigned len, uint32_t val, uint32_t wmask,
 		    uint32_t w1c, uint32_t keep)
 {
-	model_put(m->cfg_boot + off, len, val);
-	model_put(m->cfg_wmask + off, len, wmask);
-	model_put(m->cfg_w1c + off, len, w1c);
-	model_put(m->cfg_keep + off, len, keep);
+	tp_le_put(m->cfg_boot + off, len, val);
+	tp_le_put(m->cfg_wmask + off, len, wmask);
+	tp_le_put(m->cfg_w1c + off, len, w1c);
+	tp_le_put(m->cfg_keep + off, len, keep);
 }
 
 static void cfg_ro(struct model *m, uint32_t off, unsigned len, uint32_t val)
@@ -248,7 +248,7 @@ void model_cfg_init(struct model *m)
 
 int model_cfg_read(struct model *m, uint32_t off, void *buf, uint32_t len)
 {
-	if (!buf || !model_range_ok(off, len, MODEL_CFG_SIZE))
+	if (!buf || !tp_range_ok(off, len, MODEL_CFG_SIZE))
 		return -EINVAL;
 	memcpy(buf, m->cfg + off, len);
 	return 0;
@@ -264,7 +264,7 @@ int model_cfg_write(struct model *m, uint32_t off, const void *buf, uint32_t len
 	const uint8_t *src = buf;
 	uint8_t old_state = m->cfg[PM_PMCSR] & PMCSR_STATE;
 
-	if (!buf || !model_range_ok(off, len, MODEL_CFG_SIZE))
+	if (!buf || !tp_range_ok(off, len, MODEL_CFG_SIZE))
 		return -EINVAL;
 
 	for (uint32_t i = 0; i < len; i++) {

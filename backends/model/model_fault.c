@@ -87,7 +87,7 @@ void model_fault_init(struct model *m)
 				m->cfg_boot[i] &= (uint8_t)~m->cfg_wmask[i];
 		break;
 	case MODEL_FAULT_LINK_X1_GEN1:
-		model_put(m->cfg_boot + CFG_LNKSTA, 2, LNKSTA_X1_GEN1);
+		tp_le_put(m->cfg_boot + CFG_LNKSTA, 2, LNKSTA_X1_GEN1);
 		break;
 	default: break;
 	}

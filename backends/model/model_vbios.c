@@ -51,15 +51,15 @@ _Static_assert(VBIOS_IMAGE_LEN % 512 == 0 && VBIOS_IMAGE_LEN <= MODEL_ROM_SIZE,
 static void vbios_pcir(uint8_t *p)
 {
 	memcpy(p, "PCIR", 4);
-	model_put(p + PCIR_VENDOR, 2, MODEL_VENDOR);
-	model_put(p + PCIR_DEVICE, 2, MODEL_DEVICE);
-	model_put(p + PCIR_DEVLIST, 2, 0);
-	model_put(p + PCIR_LENGTH, 2, PCIR_SIZE);
+	tp_le_put(p + PCIR_VENDOR, 2, MODEL_VENDOR);
+	tp_le_put(p + PCIR_DEVICE, 2, MODEL_DEVICE);
+	tp_le_put(p + PCIR_DEVLIST, 2, 0);
+	tp_le_put(p + PCIR_LENGTH, 2, PCIR_SIZE);
 	p[PCIR_REVISION] = 0; /* the PCI 2.2 structure, the one of length 0x18 */
 	/* Class code in config-space order: interface, subclass, base class. */
-	model_put(p + PCIR_CLASS, 3, MODEL_CLASS);
-	model_put(p + PCIR_IMAGE_LEN, 2, VBIOS_IMAGE_LEN / 512);
-	model_put(p + PCIR_CODE_REV, 2, 0x0001);
+	tp_le_put(p + PCIR_CLASS, 3, MODEL_CLASS);
+	tp_le_put(p + PCIR_IMAGE_LEN, 2, VBIOS_IMAGE_LEN / 512);
+	tp_le_put(p + PCIR_CODE_REV, 2, 0x0001);
 	p[PCIR_CODE_TYPE] = PCIR_CODE_X86;
 	p[PCIR_INDICATOR] = PCIR_LAST_IMAGE;
 }
@@ -84,7 +84,7 @@ size_t model_vbios_build(uint8_t *rom, size_t size)
 	 * this ROM carries on without a video BIOS instead of executing data.
 	 */
 	rom[3] = 0xcb;
-	model_put(rom + 0x18, 2, VBIOS_PCIR_OFF);
+	tp_le_put(rom + 0x18, 2, VBIOS_PCIR_OFF);
 	vbios_pcir(rom + VBIOS_PCIR_OFF);
 	memcpy(rom + VBIOS_VERSION_OFF, MODEL_VBIOS_VERSION, sizeof(MODEL_VBIOS_VERSION));
 

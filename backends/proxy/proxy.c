@@ -93,7 +93,6 @@ static int parse_opts(const struct tp_backend_opt *opts, size_t n, struct proxy_
 		.dma = PROXY_DMA_FD,
 		.win_base = 0,
 		.win_size = 1ull << 43, /* libvfio-user's MAX_DMA_SIZE: 8 TiB */
-		.msix_unmask = true,
 		.reconnect = true,
 	};
 	for (size_t i = 0; i < n; i++) {
@@ -119,10 +118,17 @@ static int parse_opts(const struct tp_backend_opt *opts, size_t n, struct proxy_
 			     : !strcmp(v, "on") ? (o->posted = PROXY_POSTED_ON, 0)
 			     : !strcmp(v, "off") ? (o->posted = PROXY_POSTED_OFF, 0)
 						 : -EINVAL;
-		else if (!strcmp(k, "msix-unmask"))
-			rc = opt_bool(v, &o->msix_unmask);
+		else if (!strcmp(k, "msix"))
+			rc = !strcmp(v, "follow") ? (o->msi = PROXY_MSI_FOLLOW, 0)
+			     : !strcmp(v, "on")   ? (o->msi = PROXY_MSI_ON, 0)
+			     : !strcmp(v, "off")  ? (o->msi = PROXY_MSI_OFF, 0)
+						  : -EINVAL;
 		else if (!strcmp(k, "reconnect"))
 			rc = opt_bool(v, &o->reconnect);
+		else if (!strcmp(k, "intx"))
+			rc = !strcmp(v, "hold")	   ? (o->intx_hold = true, 0)
+			     : !strcmp(v, "pulse") ? (o->intx_hold = false, 0)
+						   : -EINVAL;
 		else
 			rc = -ENOENT;
 		if (rc) {
@@ -469,6 +475,7 @@ void proxy_destroy(struct tp_backend *be)
 		p->st.reconnects);
 	pthread_mutex_destroy(&p->qlock);
 	pthread_mutex_destroy(&p->cl_lock);
+	pthread_mutex_destroy(&p->intx_lock);
 	free(p->maps);
 	free(p->dma_buf);
 	free(p);
@@ -490,12 +497,13 @@ static void describe(struct proxy *p)
 			r->nr_areas ? " (direct-mapped with the remote's fd)" : "");
 	}
 	tp_info(p->be.name, "remote %04x:%04x at %s: INTx %u, MSI %u, MSI-X %u; DMA %s; "
-			    "writes %s; reset %s", p->ident[0] | p->ident[1] << 8,
+			    "writes %s; INTx %s; reset %s", p->ident[0] | p->ident[1] << 8,
 		p->ident[2] | p->ident[3] << 8, p->o.socket, p->irq_count[TP_IRQ_INTX],
 		p->irq_count[TP_IRQ_MSI], p->irq_count[TP_IRQ_MSIX],
 		p->o.dma == PROXY_DMA_FD ? "by guest memory fds (identity IOMMU only)"
 					 : "by DMA_READ/DMA_WRITE messages",
 		p->posted ? "posted" : "synchronous",
+		p->intx_hold ? "held until the next BAR access" : "pulsed",
 		p->dev_flags & TP_VU_DEV_RESET ? "forwarded" : "not offered by the remote");
 }
 
@@ -513,6 +521,7 @@ static int proxy_create(const struct tp_backend_opt *opts, size_t nopts, struct 
 	p->cl.fd = -1;
 	pthread_mutex_init(&p->qlock, NULL);
 	pthread_mutex_init(&p->cl_lock, NULL);
+	pthread_mutex_init(&p->intx_lock, NULL);
 	for (uint32_t i = 0; i < TP_REGION_COUNT; i++)
 		p->regions[i].fd = -1;
 	p->be.ops = &proxy_ops;
@@ -534,6 +543,7 @@ static int proxy_create(const struct tp_backend_opt *opts, size_t nopts, struct 
 	for (uint32_t i = 0; i < TP_REGION_COUNT; i++)
 		mappable |= p->regions[i].nr_areas > 0;
 	p->posted = p->o.posted == PROXY_POSTED_ON || (p->o.posted == PROXY_POSTED_AUTO && !mappable);
+	p->intx_hold = p->o.intx_hold && !mappable;
 	rc = proxy_find_msix(p);
 	if (!rc)
 		rc = proxy_irq_init(p);
@@ -559,8 +569,8 @@ static const char *const proxy_syscalls[] = {
 const struct tp_backend_type tp_backend_proxy = {
 	.name = "proxy",
 	.help = "a client of another vfio-user server, re-exported: socket=PATH (required), "
-		"dma=fd|msg, dma-window=BASE+SIZE, posted=auto|on|off, msix-unmask=on|off, "
-		"reconnect=on|off, timeout=MS (3000), connect-wait=MS (5000), name=NAME "
+		"dma=fd|msg, dma-window=BASE+SIZE, posted=auto|on|off, msix=on|follow|off, "
+		"reconnect=on|off, intx=pulse|hold, timeout=MS (3000), connect-wait=MS (5000), name=NAME "
 		"(docs/proxy.md)",
 	.create = proxy_create,
 	.syscalls = proxy_syscalls,

@@ -45,6 +45,13 @@ enum proxy_posted {
 	PROXY_POSTED_OFF,
 };
 
+/* The remote device's own MSI-X (or MSI) enable and masks (msix=...). */
+enum proxy_msi_policy {
+	PROXY_MSI_ON,     /* always on: every vector an MSI-X edge (the default) */
+	PROXY_MSI_FOLLOW, /* on while the guest has INTx Disable set, else INTx */
+	PROXY_MSI_OFF,    /* left as the remote has it */
+};
+
 struct proxy_opts {
 	const char *socket;
 	const char *name;
@@ -53,8 +60,9 @@ struct proxy_opts {
 	enum proxy_dma_mode dma;
 	uint64_t win_base, win_size; /* DMA window given to the remote (msg mode) */
 	enum proxy_posted posted;
-	bool msix_unmask;
+	enum proxy_msi_policy msi;
 	bool reconnect;
+	bool intx_hold;      /* INTx level held until the next BAR access, not pulsed */
 };
 
 /* One remote region, as the remote described it (checked). */
@@ -85,9 +93,11 @@ struct proxy {
 	uint8_t ident[64];          /* config header as first read */
 	bool posted;                /* region writes go NO_REPLY */
 
-	/* The remote's own MSI-X table (msix_unmask). */
+	/* The remote's own MSI-X (or MSI) capability and table, and whether the
+	 * proxy has it enabled now. */
 	uint8_t msix_cap;           /* 0: none */
 	uint32_t msix_bir, msix_table, msix_n;
+	bool remote_msi_on;
 
 	/* Interrupts: the remote index we listen on and our eventfds for it. */
 	uint32_t irq_index;         /* TP_IRQ_MSIX/MSI/INTX, or TP_IRQ_INDEX_COUNT: none */
@@ -96,6 +106,11 @@ struct proxy {
 	int epfd, wake_fd;
 	pthread_t thread;
 	bool thread_running;
+	/* INTx for a guest that uses it: a pulse per remote vector, or (intx=hold)
+	 * the level held until the guest's next trapped BAR access. */
+	bool intx_hold;
+	pthread_mutex_t intx_lock;
+	atomic_bool intx_up;
 
 	/* Remote requests for the service thread, each tagged with the
 	 * connection it came on (gen): a reply never goes to a newer one. */
@@ -144,10 +159,14 @@ int proxy_dma_replay(struct proxy *p);
 /* proxy_irq.c */
 int proxy_irq_init(struct proxy *p);      /* eventfds, epoll, the thread */
 int proxy_irq_arm(struct proxy *p);       /* SET_IRQS to the remote + MSI-X unmask */
+/* The remote's MSI-X/MSI on or off as the policy says (after a command
+ * register write of the guest, and at arm time with force). */
+int proxy_irq_follow(struct proxy *p, bool force);
 void proxy_irq_stop(struct proxy *p);     /* the service thread stops */
 void proxy_irq_fini(struct proxy *p);     /* fds closed, queue freed (after the client) */
 void proxy_request(void *ctx, struct tp_client_msg *m); /* client hook */
 void proxy_queue_purge(struct proxy *p);
+void proxy_intx_ack(struct proxy *p);     /* a trapped BAR access: INTx level down */
 int proxy_find_msix(struct proxy *p);
 
 #endif

@@ -12,6 +12,7 @@
 
 #include <thunderpass/log.h>
 
+#include "pci_regs.h"
 #include "proxy.h"
 #include "util.h"
 
@@ -60,6 +61,7 @@ static int proxy_region_read(struct tp_backend *be, uint32_t index, uint64_t off
 	struct proxy *p = proxy_of(be);
 	int rc = tp_client_region_read(&p->cl, index, off, buf, len);
 
+	proxy_intx_ack(p);
 	return rc ? proxy_fail(p, "region read", rc) : 0;
 }
 

@@ -84,11 +84,12 @@ bad:
 }
 
 /*
- * MSI-X: enable, function mask off, every vector unmasked in the table. The
+ * MSI-X on: enable, function mask off, every vector unmasked in the table. The
  * table is in a BAR: memory decoding is switched on for the writes if the
- * guest has it off, and back.
+ * guest has it off, and back. Off: the enable bit cleared (the device falls
+ * back to INTx, as a real one does).
  */
-static int unmask_msix(struct proxy *p)
+static int set_msix(struct proxy *p, bool on)
 {
 	uint8_t c[2], cmd[2];
 	uint32_t zero = 0;
@@ -99,14 +100,14 @@ static int unmask_msix(struct proxy *p)
 		rc = tp_client_region_read(&p->cl, TP_REGION_CONFIG, PCI_COMMAND, cmd, 2);
 	if (rc)
 		return rc;
-	c[1] = (uint8_t)((c[1] | 0x80) & ~0x40);
+	c[1] = on ? (uint8_t)((c[1] | 0x80) & ~0x40) : (uint8_t)(c[1] & ~0x80);
 	rc = tp_client_region_write(&p->cl, TP_REGION_CONFIG, p->msix_cap + 3u, &c[1], 1, false);
-	if (rc || !p->msix_n)
+	if (rc || !on || !p->msix_n)
 		return rc;
 	if (!(cmd[0] & PCI_COMMAND_MEMORY)) {
-		uint8_t on = cmd[0] | PCI_COMMAND_MEMORY;
+		uint8_t mem = cmd[0] | PCI_COMMAND_MEMORY;
 
-		rc = tp_client_region_write(&p->cl, TP_REGION_CONFIG, PCI_COMMAND, &on, 1, false);
+		rc = tp_client_region_write(&p->cl, TP_REGION_CONFIG, PCI_COMMAND, &mem, 1, false);
 	}
 	for (uint32_t v = 0; !rc && v < p->msix_n; v++)
 		rc = tp_client_region_write(&p->cl, p->msix_bir, p->msix_table + v * 16ull + 12,
@@ -118,8 +119,8 @@ static int unmask_msix(struct proxy *p)
 	return rc;
 }
 
-/* MSI: enabled with every vector (Multiple Message Enable), none masked. */
-static int unmask_msi(struct proxy *p)
+/* MSI on: enabled with every vector (Multiple Message Enable), none masked. */
+static int set_msi(struct proxy *p, bool on)
 {
 	uint8_t c[2];
 	uint32_t n = p->irq_count[TP_IRQ_MSI], log2n = 0, zero = 0, mask_off;
@@ -132,15 +133,55 @@ static int unmask_msi(struct proxy *p)
 	ctl = (uint16_t)tp_le_get(c, 2);
 	while ((1u << log2n) < n && log2n < 5)
 		log2n++;
-	ctl = (uint16_t)((ctl & ~0x70u) | (log2n << 4) | 1u);
+	ctl = on ? (uint16_t)((ctl & ~0x70u) | (log2n << 4) | 1u) : (uint16_t)(ctl & ~1u);
 	tp_le_put(c, 2, ctl);
 	rc = tp_client_region_write(&p->cl, TP_REGION_CONFIG, p->msix_cap + 2u, c, 2, false);
-	if (rc || !(ctl & 0x100)) /* per-vector masking */
+	if (rc || !on || !(ctl & 0x100)) /* per-vector masking */
 		return rc;
 	mask_off = p->msix_cap + ((ctl & 0x80) ? 0x10u : 0x0cu);
 	if (mask_off + 4 > 256)
 		return -EPROTO;
 	return tp_client_region_write(&p->cl, TP_REGION_CONFIG, mask_off, &zero, 4, false);
+}
+
+/*
+ * msix=on (default): the remote's MSI-X (MSI) is always on, from connect time
+ * and after every reset, before any driver sets the device up: QEMU's nvme
+ * decides per completion queue, when the queue is created, whether it signals
+ * MSI-X (msix_vector_use), so a queue created while MSI-X was off never does.
+ * msix=follow: on while the guest has INTx Disable set in the command
+ * register (which reaches the remote: the core passes it through), off
+ * otherwise. Linux sets INTx Disable whenever it enables MSI or MSI-X and
+ * clears it when it goes back to INTx, so a device that chooses at interrupt
+ * time raises what the guest takes: MSI-X edges, or its own INTx, which QEMU's
+ * models signal only when their level rises (no edge for a completion the
+ * driver has served already: docs/proxy.md, INTx). msix=off: left alone.
+ */
+int proxy_irq_follow(struct proxy *p, bool force)
+{
+	uint8_t cmd[2];
+	bool want;
+	int rc;
+
+	if (p->o.msi == PROXY_MSI_OFF || !p->msix_cap || p->irq_index == TP_IRQ_INTX ||
+	    p->irq_index == TP_IRQ_INDEX_COUNT)
+		return 0;
+	want = true;
+	if (p->o.msi == PROXY_MSI_FOLLOW && p->irq_count[TP_IRQ_INTX]) {
+		rc = tp_client_region_read(&p->cl, TP_REGION_CONFIG, PCI_COMMAND, cmd, 2);
+		if (rc)
+			return proxy_fail(p, "reading the remote's command register", rc);
+		want = cmd[1] & (PCI_COMMAND_INTX_DISABLE >> 8);
+	}
+	if (!force && want == p->remote_msi_on)
+		return 0;
+	rc = p->irq_index == TP_IRQ_MSIX ? set_msix(p, want) : set_msi(p, want);
+	if (rc)
+		return proxy_fail(p, "switching the remote device's MSI-X/MSI", rc);
+	p->remote_msi_on = want;
+	tp_dbg(p->be.name, "the remote's %s %s", p->irq_index == TP_IRQ_MSIX ? "MSI-X" : "MSI",
+	       want ? "on" : "off (INTx)");
+	return 0;
 }
 
 int proxy_irq_arm(struct proxy *p)
@@ -151,9 +192,8 @@ int proxy_irq_arm(struct proxy *p)
 	rc = proxy_bars_program(p);
 	if (rc || p->irq_index == TP_IRQ_INDEX_COUNT)
 		return rc;
-	/* libvfio-user keeps one eventfd array for INTx, MSI and MSI-X: only
-	 * the one index we listen on gets eventfds, or they would overwrite
-	 * each other. */
+	/* libvfio-user keeps one eventfd array for INTx, MSI and MSI-X: INTx
+	 * (below) gets vector 0's eventfd, so they cannot overwrite each other. */
 	for (uint32_t s = 0; !rc && s < p->nvec; s += batch) {
 		struct tp_vu_irq_set a = {
 			.argsz = sizeof(a),
@@ -169,12 +209,24 @@ int proxy_irq_arm(struct proxy *p)
 		for (unsigned i = 0; i < rep.nfds; i++)
 			close(rep.fds[i]);
 	}
+	/* The remote's INTx signals our vector 0 eventfd too: the same eventfd,
+	 * so libvfio-user's shared array loses nothing when it is replaced. */
+	if (!rc && p->irq_index != TP_IRQ_INTX && p->irq_count[TP_IRQ_INTX]) {
+		struct tp_vu_irq_set a = {
+			.argsz = sizeof(a),
+			.flags = TP_VU_IRQ_DATA_EVENTFD | TP_VU_IRQ_ACTION_TRIGGER,
+			.index = TP_IRQ_INTX,
+			.count = 1,
+		};
+		struct tp_client_reply rep = { 0 };
+
+		rc = tp_client_call(&p->cl, TP_VU_DEVICE_SET_IRQS, &a, sizeof(a), p->efds, 1, &rep);
+		for (unsigned i = 0; i < rep.nfds; i++)
+			close(rep.fds[i]);
+	}
 	if (rc)
 		return proxy_fail(p, "SET_IRQS with our eventfds", rc);
-	if (!p->o.msix_unmask || !p->msix_cap)
-		return 0;
-	rc = p->irq_index == TP_IRQ_MSIX ? unmask_msix(p) : unmask_msi(p);
-	return rc ? proxy_fail(p, "unmasking the remote device's MSI-X/MSI", rc) : 0;
+	return proxy_irq_follow(p, true);
 }
 
 /* ---- the remote's requests --------------------------------------------- */
@@ -299,16 +351,37 @@ static void serve_queue(struct proxy *p)
 
 /* ---- the service thread ------------------------------------------------- */
 
+/*
+ * A remote vector: an edge for MSI-X/MSI, and INTx for a guest that uses it
+ * (the core ignores whichever the guest does not use). The remote reports
+ * edges only; INTx is a level. Pulse (the default): lost if the guest has INTx
+ * masked at that moment. intx=hold (every BAR trapped): the level stays up
+ * until the guest's next BAR access (its driver acknowledging the device), so
+ * the client's UNMASK finds it up; but an edge the driver has already served
+ * then fires for nothing, and QEMU's client keeps a fired INTx asserted until
+ * the next BAR access: interrupt storms (docs/proxy.md has the figures).
+ */
 static void raise_vector(struct proxy *p, uint32_t v)
 {
 	atomic_fetch_add(&p->st.irqs, 1);
-	tp_dbg(p->be.name, "remote vector %u", v);
 	tp_backend_irq(&p->be, v);
-	/* A guest on INTx gets a pulse for every vector: the remote reports
-	 * edges only, so a pulse while the guest has INTx masked is lost
-	 * (docs/proxy.md). The core ignores it when the guest uses MSI/MSI-X. */
+	pthread_mutex_lock(&p->intx_lock);
 	tp_backend_intx(&p->be, 1);
-	tp_backend_intx(&p->be, 0);
+	if (p->intx_hold)
+		atomic_store(&p->intx_up, true);
+	else
+		tp_backend_intx(&p->be, 0);
+	pthread_mutex_unlock(&p->intx_lock);
+}
+
+void proxy_intx_ack(struct proxy *p)
+{
+	if (!atomic_load(&p->intx_up))
+		return;
+	pthread_mutex_lock(&p->intx_lock);
+	if (atomic_exchange(&p->intx_up, false))
+		tp_backend_intx(&p->be, 0);
+	pthread_mutex_unlock(&p->intx_lock);
 }
 
 static void *service_main(void *arg)

@@ -307,17 +307,6 @@ static int pvdma_irq_count(struct tp_backend *be, uint32_t index, uint32_t *coun
 	return 0;
 }
 
-static int pvdma_irq_set(struct tp_backend *be, uint32_t index, uint32_t start, uint32_t count,
-			 const int *fds)
-{
-	(void)be;
-	(void)index;
-	(void)start;
-	(void)count;
-	(void)fds;
-	return -EOPNOTSUPP; /* the core keeps the eventfds */
-}
-
 static int pvdma_reset(struct tp_backend *be)
 {
 	struct pvdma *pv = pvdma_of(be);
@@ -363,7 +352,6 @@ static const struct tp_backend_ops pvdma_ops = {
 	.region_read = pvdma_region_read,
 	.region_write = pvdma_region_write,
 	.irq_count = pvdma_irq_count,
-	.irq_set = pvdma_irq_set,
 	.reset = pvdma_reset,
 	.destroy = pvdma_destroy,
 };

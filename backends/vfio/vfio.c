@@ -82,7 +82,7 @@ static int parse_opts(const struct tp_backend_opt *opts, size_t nopts, struct vf
 		if (!strcmp(key, "device")) {
 			if (have_dev || parse_bdf(value, o->bdf)) {
 				tp_err(VFIO_WHO, "device=%s: expected one PCI address such as "
-						 "0000:01:00.0 (thunderpass list shows them)", value);
+				       "0000:01:00.0 (thunderpass list shows them)", value);
 				return -EINVAL;
 			}
 			have_dev = true;
@@ -93,8 +93,8 @@ static int parse_opts(const struct tp_backend_opt *opts, size_t nopts, struct vf
 			for (size_t k = 0; ok && k < n; k++)
 				ok = isgraph((unsigned char)value[k]);
 			if (!ok) {
-				tp_err(VFIO_WHO, "name=%s: 1 to 63 printable characters, no blanks, once",
-				       value);
+				tp_err(VFIO_WHO, "name=%s: 1 to 63 printable characters, no "
+				       "blanks, once", value);
 				return -EINVAL;
 			}
 			o->name = value;
@@ -105,7 +105,8 @@ static int parse_opts(const struct tp_backend_opt *opts, size_t nopts, struct vf
 		}
 	}
 	if (!have_dev) {
-		tp_err(VFIO_WHO, "device=BDF is required (thunderpass list shows the host's devices)");
+		tp_err(VFIO_WHO, "device=BDF is required (thunderpass list shows the host's "
+		       "devices)");
 		return -EINVAL;
 	}
 	return 0;
@@ -179,12 +180,12 @@ static int sysfs_check(struct vfio_dev *v)
 	}
 	rc = sysfs_link_name(v->bdf, "iommu_group", grp, sizeof(grp));
 	if (rc) {
-		tp_err(v->be.name, "no IOMMU group: the host IOMMU is off (boot with intel_iommu=on "
-				   "or amd_iommu=on, and enable VT-d / AMD-Vi in the firmware)");
+		tp_err(v->be.name, "no IOMMU group: the host IOMMU is off (boot with "
+		       "intel_iommu=on or amd_iommu=on, and enable VT-d / AMD-Vi in the firmware)");
 		return -ENODEV;
 	}
 	g = strtol(grp, &end, 10);
-	if (*end || g < 0 || g > INT_MAX) {
+	if (!grp[0] || *end || g < 0 || g > INT_MAX) {
 		tp_err(v->be.name, "IOMMU group '%s': not a number", grp);
 		return -EPROTO;
 	}
@@ -255,11 +256,14 @@ static int open_fd(struct vfio_dev *v, const char *path, const char *hint)
 
 	if (fd < 0) {
 		int rc = -errno;
+		const char *why = hint;
 
-		tp_err(v->be.name, "%s: %s%s%s", path, strerror(-rc), hint ? ": " : "",
-		       rc == -EACCES ? "run as root, or give this user the device node (docs/vfio.md)"
-		       : rc == -EBUSY ? "another process (QEMU, another thunderpass) holds it"
-				      : hint ? hint : "");
+		if (rc == -EACCES)
+			why = "run as root, or give this user the device node (docs/vfio.md)";
+		else if (rc == -EBUSY)
+			why = "another process (QEMU, another thunderpass) holds it";
+		tp_err(v->be.name, "%s: %s%s%s", path, strerror(-rc), why ? ": " : "",
+		       why ? why : "");
 		return rc;
 	}
 	return fd;
@@ -279,11 +283,15 @@ static int open_vfio(struct vfio_dev *v)
 		tp_err(v->be.name, "/dev/vfio/vfio speaks another VFIO API version");
 		return -EPROTONOSUPPORT;
 	}
-	type = ioctl(v->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) > 0 ? VFIO_TYPE1v2_IOMMU
-	       : ioctl(v->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1_IOMMU) > 0 ? VFIO_TYPE1_IOMMU
-										: 0;
+	if (ioctl(v->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1v2_IOMMU) > 0)
+		type = VFIO_TYPE1v2_IOMMU;
+	else if (ioctl(v->container, VFIO_CHECK_EXTENSION, VFIO_TYPE1_IOMMU) > 0)
+		type = VFIO_TYPE1_IOMMU;
+	else
+		type = 0;
 	if (!type) {
-		tp_err(v->be.name, "no type1 IOMMU in this kernel's VFIO (vfio_iommu_type1 not loaded?)");
+		tp_err(v->be.name, "no type1 IOMMU in this kernel's VFIO (vfio_iommu_type1 not "
+		       "loaded?)");
 		return -EOPNOTSUPP;
 	}
 	snprintf(path, sizeof(path), "/dev/vfio/%d", v->group_id);
@@ -324,7 +332,8 @@ static int open_vfio(struct vfio_dev *v)
 		tp_err(v->be.name, "VFIO_DEVICE_GET_INFO: %s", strerror(-rc));
 		return rc;
 	}
-	if (!(info.flags & VFIO_DEVICE_FLAGS_PCI) || info.num_regions <= VFIO_PCI_CONFIG_REGION_INDEX) {
+	if (!(info.flags & VFIO_DEVICE_FLAGS_PCI) ||
+	    info.num_regions <= VFIO_PCI_CONFIG_REGION_INDEX) {
 		tp_err(v->be.name, "not a vfio-pci device (flags %#x, %u regions)", info.flags,
 		       info.num_regions);
 		return -ENODEV;
@@ -343,12 +352,13 @@ static void log_iommu(struct vfio_dev *v)
 	size_t n = 0;
 
 	for (uint32_t i = 0; i < v->nr_iova && n < sizeof(ranges); i++)
-		n += (size_t)snprintf(ranges + n, sizeof(ranges) - n, " [%#" PRIx64 "-%#" PRIx64 "]",
-				      v->iova[i].start, v->iova[i].end);
+		n += (size_t)snprintf(ranges + n, sizeof(ranges) - n,
+				      " [%#" PRIx64 "-%#" PRIx64 "]", v->iova[i].start,
+				      v->iova[i].end);
 	if (v->have_dma_avail)
 		snprintf(avail, sizeof(avail), ", up to %u mappings", v->dma_avail);
-	tp_info(v->be.name, "IOMMU: identity (IOVA = guest physical), page sizes %#" PRIx64 "%s, "
-			    "IOVA ranges%s", v->iova_pgsizes, avail, n ? ranges : " (not reported)");
+	tp_info(v->be.name, "IOMMU: identity (IOVA = guest physical), page sizes %#" PRIx64
+		"%s, IOVA ranges%s", v->iova_pgsizes, avail, n ? ranges : " (not reported)");
 }
 
 /* ---- DMA ------------------------------------------------------------------ */
@@ -388,8 +398,8 @@ static int vfio_dma_map(struct tp_backend *be, const struct tp_dma_region *r)
 		return 0;
 	}
 	if (!iova_ok(v, r->iova, r->size)) {
-		tp_err(be->name, "DMA map [%#" PRIx64 " +%#" PRIx64 "]: outside the host IOMMU's IOVA "
-				 "ranges (reserved windows such as the MSI range cannot be mapped)",
+		tp_err(be->name, "DMA map [%#" PRIx64 " +%#" PRIx64 "]: outside the host IOMMU's "
+		       "IOVA ranges (reserved windows such as the MSI range cannot be mapped)",
 		       r->iova, r->size);
 		return -EINVAL;
 	}
@@ -431,8 +441,8 @@ static int vfio_dma_unmap(struct tp_backend *be, const struct tp_dma_region *r)
 		return rc;
 	}
 	if (u.size != r->size)
-		tp_warn(be->name, "DMA unmap [%#" PRIx64 " +%#" PRIx64 "]: the kernel unmapped %#llx "
-				  "bytes", r->iova, r->size, (unsigned long long)u.size);
+		tp_warn(be->name, "DMA unmap [%#" PRIx64 " +%#" PRIx64 "]: the kernel unmapped "
+			"%#llx bytes", r->iova, r->size, (unsigned long long)u.size);
 	if (v->dma_live)
 		v->dma_live--;
 	v->dma_bytes -= TP_MIN(v->dma_bytes, r->size);

@@ -54,8 +54,8 @@ static int probe_region(struct vfio_dev *v, uint32_t index)
 			free(buf);
 			if (index == TP_REGION_VGA && rc == -EINVAL)
 				return 0; /* no VGA region on this device */
-			tp_err(v->be.name, "%s: VFIO_DEVICE_GET_REGION_INFO: %s", region_names[index],
-			       strerror(-rc));
+			tp_err(v->be.name, "%s: VFIO_DEVICE_GET_REGION_INFO: %s",
+			       region_names[index], strerror(-rc));
 			return rc;
 		}
 		memcpy(&info, buf, sizeof(info));
@@ -63,8 +63,8 @@ static int probe_region(struct vfio_dev *v, uint32_t index)
 			break;
 		if (info.argsz > VFIO_INFO_MAX || tries == 2) {
 			free(buf);
-			tp_err(v->be.name, "%s: the kernel wants %u bytes of region info", region_names[index],
-			       info.argsz);
+			tp_err(v->be.name, "%s: the kernel wants %u bytes of region info",
+			       region_names[index], info.argsz);
 			return -EPROTO;
 		}
 		argsz = info.argsz;
@@ -103,7 +103,8 @@ static void log_region(struct vfio_dev *v, uint32_t i)
 	for (uint32_t a = 0; a < r->nr_areas && n < sizeof(areas); a++)
 		n += (size_t)snprintf(areas + n, sizeof(areas) - n, " [%#" PRIx64 "+%#" PRIx64 "]",
 				      r->areas[a].offset, r->areas[a].size);
-	tp_info(v->be.name, "%s: %s%s%s, %s%s", region_names[i], tp_fmt_size(r->size, size, sizeof(size)),
+	tp_info(v->be.name, "%s: %s%s%s, %s%s", region_names[i],
+		tp_fmt_size(r->size, size, sizeof(size)),
 		(r->flags & VFIO_REGION_INFO_FLAG_READ) ? " r" : "",
 		(r->flags & VFIO_REGION_INFO_FLAG_WRITE) ? "w" : "",
 		r->nr_areas ? "mapped" : "trapped", r->nr_areas ? areas : "");
@@ -145,7 +146,8 @@ int vfio_regions_probe(struct vfio_dev *v)
 		return rc;
 	}
 	if (v->msix.present &&
-	    (!tp_range_ok(v->msix.table_off, v->msix.table_size, v->regions[v->msix.table_bar].size) ||
+	    (!tp_range_ok(v->msix.table_off, v->msix.table_size,
+			  v->regions[v->msix.table_bar].size) ||
 	     !tp_range_ok(v->msix.pba_off, v->msix.pba_size, v->regions[v->msix.pba_bar].size))) {
 		tp_err(v->be.name, "MSI-X table (BAR%u %#" PRIx64 ") or PBA (BAR%u %#" PRIx64
 				   ") lies outside its BAR", v->msix.table_bar, v->msix.table_off,
@@ -156,16 +158,16 @@ int vfio_regions_probe(struct vfio_dev *v)
 		struct vfio_region *r = &v->regions[i];
 
 		if (vfio_mappable_areas(r, i, &v->msix, (uint64_t)v->page) == -ENOSPC)
-			tp_warn(v->be.name, "BAR%u: more than %u mappable ranges; the rest is trapped",
-				i, TP_MAX_MMAP_AREAS);
+			tp_warn(v->be.name, "BAR%u: more than %u mappable ranges; the rest is "
+				"trapped", i, TP_MAX_MMAP_AREAS);
 	}
 	for (uint32_t i = 0; i < TP_REGION_COUNT; i++)
 		if (v->regions[i].size && i != TP_REGION_VGA)
 			log_region(v, i);
 	if (v->msix.present)
-		tp_info(v->be.name, "MSI-X: %u vectors, table BAR%u+%#" PRIx64 ", PBA BAR%u+%#" PRIx64
-				    " (trapped: the client owns them)", v->msix.vectors, v->msix.table_bar,
-			v->msix.table_off, v->msix.pba_bar, v->msix.pba_off);
+		tp_info(v->be.name, "MSI-X: %u vectors, table BAR%u+%#" PRIx64 ", PBA BAR%u+%#"
+			PRIx64 " (trapped: the client owns them)", v->msix.vectors,
+			v->msix.table_bar, v->msix.table_off, v->msix.pba_bar, v->msix.pba_off);
 	return 0;
 }
 
@@ -187,8 +189,8 @@ static int region_io(struct vfio_dev *v, uint32_t index, uint64_t off, void *rbu
 	r = &v->regions[index];
 	if (!r->size || !tp_range_ok(off, len, r->size) ||
 	    !(r->flags & (rbuf ? VFIO_REGION_INFO_FLAG_READ : VFIO_REGION_INFO_FLAG_WRITE))) {
-		tp_err(v->be.name, "%s %s of %u bytes at %#" PRIx64 ": invalid", region_names[index],
-		       rbuf ? "read" : "write", len, off);
+		tp_err(v->be.name, "%s %s of %u bytes at %#" PRIx64 ": invalid",
+		       region_names[index], rbuf ? "read" : "write", len, off);
 		return -EINVAL;
 	}
 	do {

@@ -64,8 +64,8 @@ int vfio_irqs_probe(struct vfio_dev *v)
 			return rc;
 		}
 		if (info.index != i || info.count > irq_max[i]) {
-			tp_err(v->be.name, "%s: the kernel says %u vectors (at most %u)", irq_names[i],
-			       info.count, irq_max[i]);
+			tp_err(v->be.name, "%s: the kernel says %u vectors (at most %u)",
+			       irq_names[i], info.count, irq_max[i]);
 			return -EPROTO;
 		}
 		if (!info.count)
@@ -91,8 +91,8 @@ int vfio_irqs_probe(struct vfio_dev *v)
 		tp_err(v->be.name, "out of memory");
 		return -ENOMEM;
 	}
-	tp_info(v->be.name, "interrupts: INTx %u, MSI %u, MSI-X %u, ERR %u, REQ %u (to the client's "
-			    "eventfds through the kernel)", v->irqs[0].count, v->irqs[1].count,
+	tp_info(v->be.name, "interrupts: INTx %u, MSI %u, MSI-X %u, ERR %u, REQ %u (to the "
+		"client's eventfds through the kernel)", v->irqs[0].count, v->irqs[1].count,
 		v->irqs[2].count, v->irqs[3].count, v->irqs[4].count);
 	return 0;
 }
@@ -331,15 +331,15 @@ static int hot_reset(struct vfio_dev *v)
 
 	if (rc == -EBUSY) {
 		if (!v->reset_warned)
-				tp_warn(v->be.name, "hot reset: it would also reset %s, which this server "
-						    "does not own (bind every function on the bus to vfio-pci, "
-						    "in one group)", other);
+				tp_warn(v->be.name, "hot reset: it would also reset %s, which "
+					"this server does not own (bind every function on the bus "
+					"to vfio-pci, in one group)", other);
 		return rc;
 	}
 	if (rc) {
 		if (!v->reset_warned)
-			tp_warn(v->be.name, "no reset method: the kernel has neither a function reset "
-					    "nor a bus reset for it (%s)", strerror(-rc));
+			tp_warn(v->be.name, "no reset method: the kernel has neither a function "
+				"reset nor a bus reset for it (%s)", strerror(-rc));
 		return -ENOTTY;
 	}
 	memcpy(buf, &h, sizeof(h));
@@ -379,7 +379,8 @@ int vfio_reset(struct tp_backend *be)
 			rc = 0;
 		} else {
 			rc = -errno;
-			tp_warn(be->name, "VFIO_DEVICE_RESET: %s; trying a hot reset", strerror(-rc));
+			tp_warn(be->name, "VFIO_DEVICE_RESET: %s; trying a hot reset",
+				strerror(-rc));
 		}
 	}
 	if (rc)
@@ -390,6 +391,7 @@ int vfio_reset(struct tp_backend *be)
 	}
 	/* The kernel waited for the device; say so if it did not come back. */
 	if (vfio_config_read(be, 0, &vendor, 2) == 0 && vendor == 0xffff)
-		tp_warn(be->name, "the device reads all-ones after its reset: it did not come back");
+		tp_warn(be->name, "the device reads all-ones after its reset: it did not come "
+			"back");
 	return 0;
 }

@@ -160,11 +160,18 @@ static void irq_teardown(ThunderpassUserClient *uc)
 		iv->irq_queue->DispatchSync(^{});
 	for (uint32_t i = 0; i < n; i++) {
 		IOInterruptDispatchSource *src = iv->irq_src ? iv->irq_src[i] : nullptr;
+		OSAction *act = iv->irq_action ? iv->irq_action[i] : nullptr;
 
+		/* Our references go once the source is cancelled, never while
+		 * it could still hand the action a message. */
 		if (src)
-			src->Cancel(^{ src->release(); });
-		if (iv->irq_action && iv->irq_action[i])
-			iv->irq_action[i]->release();
+			src->Cancel(^{
+				src->release();
+				if (act)
+					act->release();
+			});
+		else if (act)
+			act->release();
 	}
 	IOSafeDeleteNULL(iv->irq_src, IOInterruptDispatchSource *, n);
 	IOSafeDeleteNULL(iv->irq_action, OSAction *, n);
@@ -198,8 +205,8 @@ static kern_return_t irq_setup(ThunderpassUserClient *uc, uint64_t type, uint64_
 		return kIOReturnBadArgument;
 	kr = iv->pci->ConfigureInterrupts(it, 1, (uint32_t)count, 0);
 	if (kr != kIOReturnSuccess) {
-		TP_LOG("ConfigureInterrupts(%s, %llu) failed: %#x", type == TP_DUC_IRQ_MSIX ? "MSI-X" : "MSI",
-		       (unsigned long long)count, kr);
+		TP_LOG("ConfigureInterrupts(%s, %llu) failed: %#x",
+		       type == TP_DUC_IRQ_MSIX ? "MSI-X" : "MSI", (unsigned long long)count, kr);
 		return kr;
 	}
 	kr = IOBufferMemoryDescriptor::Create(kIOMemoryDirectionInOut, TP_DUC_PAGE, TP_DUC_PAGE,

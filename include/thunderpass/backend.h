@@ -53,6 +53,7 @@ struct tp_dma_region {
 };
 
 struct tp_backend;
+struct tp_iommu;
 
 /*
  * Services of the core a backend may call, from any thread.
@@ -109,8 +110,8 @@ struct tp_backend_ops {
 
 	/*
 	 * Optional: the backend takes the client's eventfds itself (kernel VFIO
-	 * signals them with no copy through the server). -EOPNOTSUPP: the core
-	 * keeps them and the backend raises vectors through tp_host.
+	 * signals them with no copy through the server). NULL or -EOPNOTSUPP:
+	 * the core keeps them and the backend raises vectors through tp_host.
 	 * Called after the core validated and recorded a SET_IRQS: fds[i] is the
 	 * eventfd of vector start + i, -1 to de-assign it; count 0 (fds NULL)
 	 * disables the whole index. The fds stay the core's: borrow them (the
@@ -125,6 +126,13 @@ struct tp_backend_ops {
 	 */
 	int (*irq_mask)(struct tp_backend *be, uint32_t index, uint32_t start, uint32_t count,
 			int masked);
+
+	/*
+	 * Optional: the backend brings its own IOMMU model (darwin: the DART
+	 * behind the driver extension picks device addresses). The core then
+	 * refuses an --iommu choice; the model is destroyed after the backend.
+	 */
+	int (*iommu_create)(struct tp_backend *be, const char *who, struct tp_iommu **out);
 
 	/* Function reset; also called when a client goes away. */
 	int (*reset)(struct tp_backend *be);

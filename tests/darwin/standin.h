@@ -110,14 +110,14 @@ struct standin_call {
 	uint64_t ref[kOSAsyncRef64Count];
 };
 
+struct standin_dext *standin_dext_new(struct tp_backend *be, unsigned bus, unsigned dev,
+				      unsigned fn);
 int standin_dext_open(struct standin_dext *dx, struct standin_uc **out);
 void standin_dext_close(struct standin_uc *uc);
 kern_return_t standin_dext_call(struct standin_uc *uc, struct standin_call *c);
 kern_return_t standin_dext_map(struct standin_uc *uc, uint32_t type, IOOptionBits opt,
 			       mach_vm_address_t *addr, mach_vm_size_t *size);
 void standin_dext_unmap(struct standin_uc *uc, uint32_t type, mach_vm_address_t addr);
-/* The registry id of the user client entry (a child of the dext's service
- * while a session is open), for `thunderpass list`. */
 void standin_dext_free(struct standin_dext *dx);
 
 /* Mach ports of standin_iokit.c: an async completion to deliver. */

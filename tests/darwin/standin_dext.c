@@ -24,7 +24,7 @@
 #define DART_BASE 0x100000000ull /* the fake DART's first device address */
 
 struct dart_seg {
-	uint64_t dva, len, va, handle;
+	uint64_t dva, len, va;
 	uint32_t dir;
 };
 
@@ -41,9 +41,7 @@ struct standin_dext {
 	int region_of_index[TP_DUC_NUM_BARS]; /* memory index -> region */
 	pthread_mutex_t lock;                  /* uc below, against the model's threads */
 	struct standin_uc *uc;
-	pthread_mutex_t dart_lock;
-	struct dart_seg *segs;
-	size_t nsegs, cap;
+	pthread_mutex_t dart_lock;             /* the DART's tables (in uc) and cursor */
 	uint64_t cursor;
 	bool fragmented_once;
 	struct standin_dext *next;
@@ -54,6 +52,8 @@ struct standin_uc {
 	struct tp_dxp_dma dma;
 	uint32_t *next, *gen;
 	uint64_t *len;
+	struct dart_seg **segs; /* per slot: what the DART mapped for it */
+	uint32_t *nsegs;
 	pthread_mutex_t irq_lock;
 	struct tp_duc_irq_page *irq_page;
 	uint32_t irq_vectors;
@@ -164,18 +164,6 @@ static int identify(struct standin_dext *dx, unsigned bus, unsigned dev, unsigne
 
 /* ---- the fake DART --------------------------------------------------------------------- */
 
-static void dart_add(struct standin_dext *dx, uint64_t dva, uint64_t len, uint64_t va,
-		     uint32_t dir, uint64_t handle)
-{
-	if (dx->nsegs == dx->cap) {
-		dx->cap = dx->cap ? dx->cap * 2 : 64;
-		dx->segs = realloc(dx->segs, dx->cap * sizeof(*dx->segs));
-		if (!dx->segs)
-			abort();
-	}
-	dx->segs[dx->nsegs++] = (struct dart_seg){ dva, len, va, handle, dir };
-}
-
 /* PrepareForDMA: up to 32 segments for [va, va + len). handle 0 for now:
  * the slot is known only once the policy accepts the answer. */
 static kern_return_t dart_prepare(struct standin_dext *dx, uint64_t va, uint64_t len,
@@ -221,19 +209,32 @@ static kern_return_t dart_prepare(struct standin_dext *dx, uint64_t va, uint64_t
 	return kIOReturnSuccess;
 }
 
-static void dart_remove(struct standin_dext *dx, uint64_t handle)
+/* CompleteDMA: the slot's segments leave the DART. */
+static void dart_remove(struct standin_uc *uc, uint32_t slot)
 {
-	pthread_mutex_lock(&dx->dart_lock);
-	for (size_t i = dx->nsegs; i-- > 0;)
-		if (dx->segs[i].handle == handle) {
-			standin_stats.dart_bytes -= dx->segs[i].len;
-			dx->segs[i] = dx->segs[--dx->nsegs];
-		}
+	pthread_mutex_lock(&uc->dx->dart_lock);
+	for (uint32_t i = 0; i < uc->nsegs[slot]; i++)
+		standin_stats.dart_bytes -= uc->segs[slot][i].len;
+	free(uc->segs[slot]);
+	uc->segs[slot] = NULL;
+	uc->nsegs[slot] = 0;
 	standin_stats.dart_maps--;
-	pthread_mutex_unlock(&dx->dart_lock);
+	pthread_mutex_unlock(&uc->dx->dart_lock);
 }
 
 /* The device's DMA (the model's copy engine), through the DART's segments. */
+static const struct dart_seg *dart_find(const struct standin_uc *uc, uint64_t dva)
+{
+	for (uint32_t slot = 0; slot < uc->dma.nslots; slot++)
+		for (uint32_t i = 0; i < uc->nsegs[slot]; i++) {
+			const struct dart_seg *s = &uc->segs[slot][i];
+
+			if (dva >= s->dva && dva - s->dva < s->len)
+				return s;
+		}
+	return NULL;
+}
+
 static int host_dma_rw(void *ctx, uint64_t dva, void *buf, uint64_t len, int write,
 		       uint64_t *fault)
 {
@@ -241,14 +242,12 @@ static int host_dma_rw(void *ctx, uint64_t dva, void *buf, uint64_t len, int wri
 	uint8_t *p = buf;
 	int rc = 0;
 
+	pthread_mutex_lock(&dx->lock);
 	pthread_mutex_lock(&dx->dart_lock);
 	while (len) {
-		const struct dart_seg *s = NULL;
+		const struct dart_seg *s = dx->uc ? dart_find(dx->uc, dva) : NULL;
 		uint64_t n;
 
-		for (size_t i = 0; i < dx->nsegs && !s; i++)
-			if (dva >= dx->segs[i].dva && dva - dx->segs[i].dva < dx->segs[i].len)
-				s = &dx->segs[i];
 		if (!s || !(s->dir & (write ? TP_DUC_DMA_DEV_WRITES : TP_DUC_DMA_DEV_READS))) {
 			*fault = dva;
 			rc = s ? -EACCES : -EFAULT;
@@ -266,6 +265,7 @@ static int host_dma_rw(void *ctx, uint64_t dva, void *buf, uint64_t len, int wri
 		len -= n;
 	}
 	pthread_mutex_unlock(&dx->dart_lock);
+	pthread_mutex_unlock(&dx->lock);
 	return rc;
 }
 
@@ -417,7 +417,6 @@ void standin_dext_free(struct standin_dext *dx)
 		}
 	if (dx->be)
 		dx->be->ops->destroy(dx->be);
-	free(dx->segs);
 	pthread_mutex_destroy(&dx->lock);
 	pthread_mutex_destroy(&dx->dart_lock);
 	free(dx);
@@ -442,8 +441,11 @@ int standin_dext_open(struct standin_dext *dx, struct standin_uc **out)
 	uc->next = calloc(n, sizeof(uint32_t));
 	uc->gen = calloc(n, sizeof(uint32_t));
 	uc->len = calloc(n, sizeof(uint64_t));
-	if (!uc->next || !uc->gen || !uc->len) {
-		free(uc->next), free(uc->gen), free(uc->len), free(uc);
+	uc->segs = calloc(n, sizeof(*uc->segs));
+	uc->nsegs = calloc(n, sizeof(uint32_t));
+	if (!uc->next || !uc->gen || !uc->len || !uc->segs || !uc->nsegs) {
+		free(uc->next), free(uc->gen), free(uc->len), free(uc->segs), free(uc->nsegs);
+		free(uc);
 		return -ENOMEM;
 	}
 	tp_dxp_dma_init(&uc->dma, uc->next, uc->gen, uc->len, n, dx->info.dma_max_bytes);
@@ -461,7 +463,7 @@ int standin_dext_open(struct standin_dext *dx, struct standin_uc **out)
 
 static void dma_release(struct standin_uc *uc, uint32_t slot)
 {
-	dart_remove(uc->dx, ((uint64_t)uc->dma.gen[slot] << 32) | (slot + 1));
+	dart_remove(uc, slot);
 	tp_dxp_slot_put(&uc->dma, slot);
 }
 
@@ -489,6 +491,8 @@ void standin_dext_close(struct standin_uc *uc)
 	free(uc->next);
 	free(uc->gen);
 	free(uc->len);
+	free(uc->segs);
+	free(uc->nsegs);
 	free(uc);
 	standin_stats.sessions--;
 }
@@ -500,6 +504,7 @@ static kern_return_t dma_map(struct standin_uc *uc, const struct tp_duc_dma_map_
 {
 	struct standin_dext *dx = uc->dx;
 	enum tp_dxp_err e = tp_dxp_dma_check(&uc->dma, in);
+	struct dart_seg *segs;
 	uint32_t n = 0, slot;
 	kern_return_t kr;
 
@@ -517,15 +522,21 @@ static kern_return_t dma_map(struct standin_uc *uc, const struct tp_duc_dma_map_
 		uc->dma.failed++; /* CompleteDMA: nothing was recorded */
 		return kIOReturnIOError;
 	}
+	segs = calloc(n, sizeof(*segs));
+	if (!segs) {
+		uc->dma.failed++;
+		return kIOReturnNoMemory;
+	}
 	out->handle = tp_dxp_slot_take(&uc->dma, in->len, &slot);
 	out->len = in->len;
 	out->nsegs = n;
+	for (uint64_t i = 0, before = 0; i < n; before += out->segs[i].len, i++)
+		segs[i] = (struct dart_seg){ out->segs[i].addr, out->segs[i].len, in->va + before,
+					     in->dir };
 	pthread_mutex_lock(&dx->dart_lock);
-	for (uint64_t i = 0, before = 0; i < n; before += out->segs[i].len, i++) {
-		dart_add(dx, out->segs[i].addr, out->segs[i].len, in->va + before, in->dir,
-			 out->handle);
-		standin_stats.dart_bytes += out->segs[i].len;
-	}
+	uc->segs[slot] = segs;
+	uc->nsegs[slot] = n;
+	standin_stats.dart_bytes += in->len;
 	standin_stats.dart_maps++;
 	if (standin_stats.dart_bytes > standin_stats.dart_peak_bytes)
 		standin_stats.dart_peak_bytes = standin_stats.dart_bytes;

@@ -216,10 +216,6 @@ io_registry_entry_t standin_add_pci(const struct standin_pci *p)
 	return id;
 }
 
-/* standin_dext.c */
-struct standin_dext *standin_dext_new(struct tp_backend *be, unsigned bus, unsigned dev,
-				      unsigned fn);
-
 int standin_attach_dext(io_registry_entry_t pci, struct tp_backend *be)
 {
 	struct obj *o = obj_get(pci, OBJ_ENTRY);

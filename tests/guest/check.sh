@@ -18,12 +18,10 @@ model_test() { # arch server-binary label
 		--host-check "$here/host-model.sh $vram" || failed+=("model $1 ($3)")
 }
 
+# (The sanitized server runs in the copy-engine, pvdma and proxy tests below,
+# which reach more of it than this one does.)
 model_test x86_64 "$top/build/thunderpass" release
 model_test aarch64 "$top/build/thunderpass" release
-if [ -x "$top/build-san/thunderpass" ]; then
-	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 \
-		model_test x86_64 "$top/build-san/thunderpass" asan
-fi
 
 # Copy-engine DMA (t-ce-dma.sh): guest/tpselftest, built for each guest kernel,
 # runs 1000 jobs per interrupt mode; the server must have raised that mode only.
@@ -45,9 +43,9 @@ ce_test() { # arch irq-mode server-binary label
 for mode in msix msi intx; do
 	ce_test x86_64 $mode "$top/build/thunderpass" release
 done
-for mode in msix msi intx; do
-	ce_test aarch64 $mode "$top/build/thunderpass" release
-done
+# aarch64: MSI-X, the mode its GPU drivers use; all three modes were seen to
+# pass there too (docs/guest-selftest.md), CI time is spent on x86_64's.
+ce_test aarch64 msix "$top/build/thunderpass" release
 if [ -x "$top/build-san/thunderpass" ]; then
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 \
 		ce_test x86_64 msix "$top/build-san/thunderpass" asan
@@ -64,7 +62,6 @@ stats_test() { # arch
 		--during "python3 '$here/during-stats.py'" || failed+=("stats $1")
 }
 stats_test x86_64
-stats_test aarch64
 
 # ---- pvdma (issue 4; docs/guest-pvdma.md): the model GPU behind --iommu dart, the
 # pvdma companion as function 1 of its slot, guest/pvdma installing dma_map_ops on
@@ -107,13 +104,21 @@ fi
 # ---- (end pvdma)
 
 # ---- vfio (issue 6; docs/vfio.md): the vfio backend against the kernel's real VFIO.
-# An x86_64 guest with a virtual Intel IOMMU and QEMU's edu device is the host: edu is
-# bound to vfio-pci there, thunderpass serves it, tp-vfio-edu drives its DMA and
-# interrupts (MSI, INTx) through the server. The ASan build is not used here: its
-# binary needs the sanitizer runtime in the guest.
-# --pair: two edu functions in one slot and group, reset by a hot reset of the bus.
-tests/guest/vfio-edu.sh --timeout 180 || failed+=("vfio edu x86_64")
-tests/guest/vfio-edu.sh --pair --timeout 180 || failed+=("vfio edu-pair x86_64")
+# An x86_64 guest with a virtual Intel IOMMU is the host: a QEMU device is bound to
+# vfio-pci there, thunderpass serves it, a client from tests/vfio drives it through the
+# server. edu: DMA both ways, MSI and INTx, isolation after unmap, VFIO_DEVICE_RESET;
+# edu-pair: a group of two, hot reset of the bus; nvme: MSI-X (table and PBA trapped,
+# vectors added one at a time), queues over DMA, FLR.
+for c in edu edu-pair nvme; do
+	"$here/vfio.sh" --case $c --timeout 180 || failed+=("vfio $c x86_64")
+done
+# The ASan+UBSan server in the guest too (its runtime travels with it; no seccomp there).
+if [ -x "$top/build-san/thunderpass" ]; then
+	for c in edu nvme; do
+		"$here/vfio.sh" --case $c --timeout 180 --server "$top/build-san/thunderpass" \
+			--log "$top/build/guest-logs/vfio-$c-x86_64-asan.log" || failed+=("vfio $c x86_64 (asan)")
+	done
+fi
 # ---- (end vfio)
 
 # ---- proxy (issue 5; docs/proxy.md): real device models behind the proxy backend,
@@ -129,6 +134,13 @@ proxy_test() { # label run-proxy.sh args...
 	shift
 	"$here/run-proxy.sh" "$@" || failed+=("proxy $label")
 }
+# The scripted remote first (host only, no guest; tests/guest/proxy-remote.sh): dma=msg
+# and dma=fd, requests interleaved with replies, hostile requests, death, reconnect.
+"$here/proxy-remote.sh" || failed+=("proxy remote (scripted)")
+if [ -x "$top/build-san/thunderpass" ]; then
+	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1 \
+		"$here/proxy-remote.sh" "$top/build-san/thunderpass" || failed+=("proxy remote (scripted, asan)")
+fi
 if "$here/refservers.sh" > "$work/refservers.log" 2>&1; then
 	proxy_test "nvme x86_64" --remote nvme --arch x86_64
 	proxy_test "nvme aarch64" --remote nvme --arch aarch64

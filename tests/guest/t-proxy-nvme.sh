@@ -8,8 +8,10 @@
 #                  timeouts; interrupts seen as MSI-X
 #   tp.mode=kill   a marker at 4 MiB tells the host to kill the remote server, while
 #                  the guest reads in a loop: the reads must fail (I/O error), in time
-#   tp.mode=bench  sequential (busybox dd, 1 MiB, O_DIRECT) and 4 KiB random
-#                  (/bin/tp_nvme_rand) read and write throughput, printed
+#   tp.mode=bench  sequential (1 MiB) and 4 KiB random read and write throughput at
+#                  queue depth 1 (/bin/tp_nvme_io, O_DIRECT; tp.passes, default 3), I/O
+#                  timeouts and interrupts taken: printed, nothing checked but that
+#                  the I/O works
 set -u
 mode=$(cmdline_arg mode io)
 marker=$(cmdline_arg marker none)
@@ -95,25 +97,20 @@ kill)
 	dmesg | grep -i nvme | tail -8
 	;;
 bench)
-	step "sequential"
-	size=$(cmdline_arg mib 64)
-	dd if=/dev/urandom of=/tmp/pat bs=1M count="$size" 2> /dev/null
-	for rep in 1 2; do
-		t0=$(uptime_s)
-		dd if=/tmp/pat of=/dev/nvme0n1 bs=1M seek=16 oflag=direct 2> /dev/null || fail "write failed"
-		t1=$(uptime_s)
-		dd if=/dev/nvme0n1 of=/dev/null bs=1M skip=16 count="$size" iflag=direct 2> /dev/null || fail "read failed"
-		t2=$(uptime_s)
-		echo "BENCH seq_write_MBps $(awk -v n="$size" -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", n/(b-a)}')"
-		echo "BENCH seq_read_MBps $(awk -v n="$size" -v a="$t1" -v b="$t2" 'BEGIN{printf "%.1f", n/(b-a)}')"
+	# bench/guest_nvme_io.c: queue depth 1, O_DIRECT.
+	mib=$(cmdline_arg mib 32) ops=$(cmdline_arg ops 2000)
+	for rep in $(seq 1 "$(cmdline_arg passes 3)"); do
+		step "sequential, pass $rep"
+		tp_nvme_io /dev/nvme0n1 write seq 1048576 "$mib" || fail "sequential write failed"
+		tp_nvme_io /dev/nvme0n1 read seq 1048576 "$mib" || fail "sequential read failed"
+		step "4 KiB random, pass $rep"
+		tp_nvme_io /dev/nvme0n1 read rand 4096 "$ops" || fail "random read failed"
+		tp_nvme_io /dev/nvme0n1 write rand 4096 "$ops" || fail "random write failed"
 	done
-	rm -f /tmp/pat
-	step "4 KiB random"
-	for rep in 1 2; do
-		tp_nvme_rand /dev/nvme0n1 read "$(cmdline_arg ops 4000)" || fail "random read failed"
-		tp_nvme_rand /dev/nvme0n1 write "$(cmdline_arg ops 4000)" || fail "random write failed"
-	done
-	check_dec "I/O timeouts in the guest log" "$(timeouts)" 0
+	# Printed, not checked: straight to the reference server only INTx works
+	# (pci=nomsi), and it loses interrupts that the timeout then polls for.
+	echo "BENCH io_timeouts $(timeouts)"
+	echo "BENCH irqs $(grep nvme /proc/interrupts | awk '{s += $2} END {print s + 0}')"
 	;;
 *) result_fail "unknown tp.mode=$mode" ;;
 esac

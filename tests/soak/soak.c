@@ -4,6 +4,7 @@
  * against one real `thunderpass serve` (model backend), each a random mix of
  * well-formed and hostile messages: DMA maps with memfds (some overlapping,
  * some with a file too short), SET_IRQS with eventfds (and with too many),
+ * copy-engine jobs DMAing into the mapped memory (the session may end mid-copy),
  * region reads and writes in and out of range, undersized, oversized and
  * reply-type messages, unknown commands, a second VERSION. Each session ends
  * in a clean close, an abrupt one (a request unanswered), or a close in the
@@ -39,17 +40,19 @@
 #include <thunderpass/protocol.h>
 
 #include "client.h"
+#include "util.h"
+#include "record.h"
 
 #define SLOTS 8
 #define SLOT_BASE 0x40000000ull
 #define SLOT_STRIDE (4ull << 20)
 #define CFG_ID 0x2b8510deu
 
-static char dir[64], sock[128], logpath[160];
+static char dir[64], sock[128], logpath[160], recpath[160];
 static pid_t server;
 static bool asan; /* the server is an ASan build (build-san) */
 static uint64_t rng;
-static unsigned long checks, hostile, dma_maps, irq_sets, ends[3];
+static unsigned long checks, hostile, dma_maps, irq_sets, ce_jobs, ends[3];
 
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
@@ -183,6 +186,7 @@ static void start_server(void)
 		die("mkdtemp: %s", strerror(errno));
 	snprintf(sock, sizeof(sock), "%s/tp.sock", dir);
 	snprintf(logpath, sizeof(logpath), "%s/server.log", dir);
+	snprintf(recpath, sizeof(recpath), "%s/soak.rec", dir);
 	server = fork();
 	if (server < 0)
 		die("fork: %s", strerror(errno));
@@ -193,7 +197,7 @@ static void start_server(void)
 			close(fd);
 		}
 		execl(bin, bin, "serve", "--socket", sock, "-o", "vram=64M", "--log-level", "info",
-		      (char *)NULL);
+		      "--record", recpath, (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 500; i++) {
@@ -389,6 +393,31 @@ static void op_region(struct session *s)
 	}
 }
 
+/* A copy-engine job (docs/copy-engine.md) from VRAM into a mapped slot: the
+ * device DMAs into the client's memory, and the session may end mid-copy. */
+static void op_copy_engine(struct session *s)
+{
+	static const uint32_t base = 0xf00000;
+	unsigned k = rnd(SLOTS);
+	uint64_t dst = SLOT_BASE + k * SLOT_STRIDE;
+	uint32_t regs[][2] = {
+		{ 0x10, 0 }, { 0x14, 0 }, { 0x18, (uint32_t)dst }, { 0x1c, (uint32_t)(dst >> 32) },
+		{ 0x20, (uint32_t)TP_MIN(s->slot_size[k], 65536u * (1 + rnd(8))) },
+		{ 0x24, 0x1 | 0x20 }, { 0x4c, 3 }, { 0x40, 1 },
+	};
+	uint32_t cmd = 0x0006, st = 0;
+
+	if (!s->slot_size[k])
+		return;
+	expect("command: bus master", tp_client_region_write(&s->c, TP_REGION_CONFIG, 4, &cmd, 2,
+							     false), 0);
+	for (size_t i = 0; i < sizeof(regs) / sizeof(regs[0]); i++)
+		expect("copy engine register",
+		       tp_client_region_write(&s->c, 0, base + regs[i][0], &regs[i][1], 4, false), 0);
+	expect("copy engine status", tp_client_region_read(&s->c, 0, base + 0x44, &st, 4), 0);
+	ce_jobs++;
+}
+
 static void op_hostile(struct session *s)
 {
 	static uint8_t big[TP_VU_MAX_MSG];
@@ -469,7 +498,8 @@ static void session(void)
 		case 0: case 1: case 2: op_dma_map(&s); break;
 		case 3: case 4: op_dma_unmap(&s); break;
 		case 5: case 6: op_set_irqs(&s); break;
-		case 7: case 8: op_region(&s); break;
+		case 7: op_region(&s); break;
+		case 8: op_copy_engine(&s); break;
 		default: op_hostile(&s); break;
 		}
 	}
@@ -492,6 +522,38 @@ static void session(void)
 		close(fd);
 	}
 	tp_client_close(&s.c);
+}
+
+/* The server recorded every session (--record, lib/record.h): the file
+ * parses to the end, with one end-of-session record per session. */
+static void check_recording(unsigned sessions)
+{
+	FILE *f = fopen(recpath, "rb");
+	uint8_t magic[TP_REC_MAGIC_LEN], info, desc[32];
+	unsigned long msgs = 0, ends_seen = 0;
+	struct tp_vu_hdr h;
+	int tag;
+
+	if (!f || fread(magic, 1, sizeof(magic), f) != sizeof(magic) ||
+	    memcmp(magic, TP_REC_MAGIC, sizeof(magic)))
+		die("%s: not a recording", recpath);
+	while ((tag = fgetc(f)) != EOF) {
+		if (tag == TP_REC_END) {
+			ends_seen++;
+			continue;
+		}
+		if (tag != TP_REC_MSG || fread(&info, 1, 1, f) != 1 ||
+		    fread(desc, 1, info & TP_REC_FD_COUNT, f) != (info & TP_REC_FD_COUNT) ||
+		    fread(&h, 1, sizeof(h), f) != sizeof(h) ||
+		    fseek(f, tp_record_body_len(&h), SEEK_CUR))
+			die("%s: broken record after %lu messages", recpath, msgs);
+		msgs++;
+	}
+	fclose(f);
+	if (ends_seen != sessions)
+		die("%s: %lu sessions recorded, %u served", recpath, ends_seen, sessions);
+	printf("soak: recording: %lu messages in %lu sessions, well-formed\n", msgs, ends_seen);
+	unlink(recpath);
 }
 
 /* ---- main ----------------------------------------------------------------- */
@@ -553,10 +615,11 @@ int main(void)
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	b = figures();
 	o = stats();
-	printf("soak: %u sessions in %.1f s: %lu DMA maps, %lu SET_IRQS with eventfds, %lu hostile "
-	       "messages, %lu replies checked; ends: %lu clean, %lu abrupt, %lu mid-message\n",
+	printf("soak: %u sessions in %.1f s: %lu DMA maps, %lu SET_IRQS with eventfds, %lu copy-engine "
+	       "jobs, %lu hostile messages, %lu replies checked; ends: %lu clean, %lu abrupt, %lu "
+	       "mid-message\n",
 	       n, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
-	       dma_maps, irq_sets, hostile, checks, ends[0], ends[1], ends[2]);
+	       dma_maps, irq_sets, ce_jobs, hostile, checks, ends[0], ends[1], ends[2]);
 	printf("soak: server fds %ld -> %ld, mappings %ld -> %ld, RSS %ld -> %ld KiB; "
 	       "guest memory map %lld entries (%lld maps, %lld unmaps), IOMMU %lld live, "
 	       "eventfds %lld\n",
@@ -582,6 +645,7 @@ int main(void)
 	if (waitpid(server, &status, 0) != server || !WIFEXITED(status) || WEXITSTATUS(status))
 		die("the server did not exit cleanly on SIGTERM (status %#x)", status);
 	server = 0;
+	check_recording(n);
 	unlink(logpath);
 	rmdir(dir);
 	printf("soak: PASS\n");

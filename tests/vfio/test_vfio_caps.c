@@ -71,7 +71,10 @@ static void region_for(struct vfio_region *r, uint64_t size)
 
 static void test_sparse_and_msix_mappable(void **state)
 {
-	struct vfio_region_sparse_mmap_area areas[2] = { { 0, 0x2000 }, { 0x4000, 16 * MiB - 0x4000 } };
+	struct vfio_region_sparse_mmap_area areas[2] = {
+		{ 0, 0x2000 },
+		{ 0x4000, 16 * MiB - 0x4000 },
+	};
 	struct answer a;
 	struct vfio_region r;
 	const char *why = NULL;

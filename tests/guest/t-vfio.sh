@@ -1,0 +1,125 @@
+# Guest side of the vfio backend test (tests/guest/vfio.sh). This guest is the HOST
+# of the test: an x86_64 q35 machine with a virtual Intel IOMMU and a QEMU device.
+# Here the device is bound to vfio-pci, `thunderpass serve --backend vfio` serves it
+# through the kernel's real VFIO, and a vfio-user client (tests/vfio/) maps its own
+# memory for DMA and drives the device through the server (docs/vfio.md).
+#
+# Kernel command line tp.case=
+#   edu       edu (1234:11e8) behind a root port, tp-vfio-edu; reset with
+#             VFIO_DEVICE_RESET (a bus reset of its own)
+#   edu-pair  two edu functions in one slot and one IOMMU group: both bound, the first
+#             served; reset with a hot reset of the bus (VFIO_DEVICE_PCI_HOT_RESET)
+#   nvme      QEMU's NVMe controller (1b36:0010), tp-vfio-nvme: MSI-X; reset by FLR
+#
+# /bin holds thunderpass, the client and the shared libraries they need (the host's
+# bookworm glibc is the guest's), with the dynamic loader linked into /lib64.
+set -u
+case_=$(cmdline_arg case edu)
+case $case_ in
+edu | edu-pair) id=1234:11e8 client=tp-vfio-edu irq=msi ;;
+nvme) id=1b36:0010 client=tp-vfio-nvme irq=msix ;;
+*) result_fail "unknown tp.case=$case_" ;;
+esac
+echo "=== vfio backend test: $case_ ($id, $client)"
+
+dmesg_has_dmar_fault() { dmesg | grep -qi "DMAR.*fault"; }
+
+step "libraries"
+mkdir -p /lib64 /run
+ln -sf /bin/ld-linux-x86-64.so.2 /lib64/ld-linux-x86-64.so.2
+export LD_LIBRARY_PATH=/bin
+thunderpass --version || result_fail "thunderpass does not run in the guest (libraries?)"
+
+step "find $id"
+dev=$(pci_find "$id") || result_fail "no $id on the guest's PCI bus"
+bdf=$(pci_bdf "$dev")
+[ -e "$dev/iommu_group" ] || result_fail "$bdf has no IOMMU group (intel-iommu, intel_iommu=on?)"
+group=$(basename "$(readlink "$dev/iommu_group")")
+echo "$id at $bdf, IOMMU group $group, driver $(pci_driver "$dev")"
+echo "group $group: $(ls "/sys/kernel/iommu_groups/$group/devices" | tr '\n' ' ')"
+
+step "list before binding"
+thunderpass list > /tmp/list0 || fail "thunderpass list failed"
+sed 's/^/list| /' /tmp/list0
+check "list: $bdf not passable yet (no driver)" grep -q "^$bdf .* no  *no driver" /tmp/list0
+
+step "bind $id to vfio-pci"
+[ -d /sys/bus/pci/drivers/vfio-pci ] || result_fail "no vfio-pci driver (modules?)"
+echo "${id%%:*} ${id##*:}" > /sys/bus/pci/drivers/vfio-pci/new_id
+n=50
+while [ "$(pci_driver "$dev")" != vfio-pci ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+check_str "$bdf driver" "$(pci_driver "$dev")" vfio-pci
+check "/dev/vfio/$group is a character device" test -c "/dev/vfio/$group"
+
+step "list after binding"
+thunderpass list > /tmp/list1 || fail "thunderpass list failed"
+grep "^$bdf " /tmp/list1 | sed 's/^/list| /'
+check "list: $bdf can be passed" grep -q "^$bdf .* yes  *ready" /tmp/list1
+if [ "$case_" = edu-pair ]; then
+	dev2=$(pci_find "$id" 2) || result_fail "no second edu function (edu-pair)"
+	bdf2=$(pci_bdf "$dev2")
+	grep "^$bdf2 " /tmp/list1 | sed 's/^/list| /'
+	check_str "second edu in the same IOMMU group" "$(basename "$(readlink "$dev2/iommu_group")")" "$group"
+	check "list: the second edu can be passed too" grep -q "^$bdf2 .* yes  *ready" /tmp/list1
+fi
+
+step "serve"
+mkdir -p -m 700 /run/tp
+sock=/run/tp/dev.sock
+thunderpass serve --backend vfio -o "device=$bdf" --socket "$sock" --log-level info \
+	> /tmp/server.log 2>&1 &
+spid=$!
+n=100
+while [ ! -S "$sock" ] && kill -0 "$spid" 2> /dev/null && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+if [ ! -S "$sock" ]; then
+	sed 's/^/server| /' /tmp/server.log
+	result_fail "the server did not create $sock"
+fi
+
+step "client"
+t0=$(uptime_s)
+crc=0
+"$client" "$sock" > /tmp/client.log 2>&1 || crc=$?
+t1=$(uptime_s)
+sed 's/^/client| /' /tmp/client.log
+echo "client ran from ${t0}s to ${t1}s"
+check_dec "$client exit status" "$crc" 0
+check "$client: PASS" grep -q "^$client: PASS" /tmp/client.log
+
+step "stop the server"
+kill -TERM "$spid"
+src=0
+wait "$spid" || src=$?
+sed 's/^/server| /' /tmp/server.log
+check_dec "server exit status after SIGTERM" "$src" 0
+check "server removed its socket" test ! -e "$sock"
+check "server: vfio backend opened $bdf" grep -q "$bdf in IOMMU group $group" /tmp/server.log
+if grep -q "no seccomp filter in this build" /tmp/server.log; then
+	echo "server: a sanitizer build, no seccomp filter"
+else
+	check "server: under its seccomp filter" grep -q "seccomp filter installed" /tmp/server.log
+fi
+check "server: no sanitizer report" sh -c "! grep -q -E 'ERROR: AddressSanitizer|runtime error:' /tmp/server.log"
+check "server: BAR0 offered for mapping" grep -q "BAR0: .*, mapped \[" /tmp/server.log
+# Interrupts went from the kernel straight to the client's eventfds: the core relayed none.
+check "server: no interrupt relayed through the server" \
+	grep -q "session stats .*irqs_msix=0 irqs_msi=0 irqs_intx=0 " /tmp/server.log
+check "server: the session ended with a reset" grep -q "session stats .*resets=[1-9]" /tmp/server.log
+check "server: no reset failed" sh -c "! grep -q -E '(warn|error): .*(reset|RESET)' /tmp/server.log"
+case $case_ in
+edu)
+	check "server: reset by VFIO_DEVICE_RESET" grep -q "reset: function reset" /tmp/server.log
+	# The DMA from unmapped memory was stopped by the (virtual) IOMMU; the guest kernel saw it.
+	dmesg | grep -i "DMAR.*fault" | head -n 2 | sed 's/^/dmesg| /'
+	check "the IOMMU reported the blocked DMA (DMAR fault)" dmesg_has_dmar_fault
+	;;
+edu-pair)
+	check "server: reset by a hot reset of the bus" grep -q "reset: hot reset of the bus" /tmp/server.log
+	;;
+nvme)
+	check "server: reset by VFIO_DEVICE_RESET" grep -q "reset: function reset" /tmp/server.log
+	check "server: MSI-X table and PBA trapped" grep -q "MSI-X: .* (trapped" /tmp/server.log
+	;;
+esac
+
+result_pass
