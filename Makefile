@@ -10,7 +10,7 @@ BUILD_SAN ?= build-san
 MESON_SAN  = -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 # libFuzzer harnesses (tests/fuzz, docs/security.md): clang, ASan+UBSan.
 BUILD_FUZZ ?= build-fuzz
-FUZZERS    = fuzz_msg fuzz_frame fuzz_config fuzz_dma
+FUZZERS    = fuzz_msg fuzz_frame fuzz_config fuzz_dma fuzz_pvdma
 # Seconds per harness: make fuzz, and make fuzz-smoke (part of make check).
 FUZZ_SECONDS ?= 600
 FUZZ_SMOKE_SECONDS ?= 30

@@ -39,6 +39,35 @@ static const struct tp_host_ops host_ops = {
 	.dma_rw = host_dma_rw,
 };
 
+/*
+ * The IOMMU model's mappings, passed on to a backend that mirrors them
+ * (tp_backend_ops.iommu_mapped: the proxy gives its remote server the guest
+ * pages behind each device address, so the remote reaches nothing else). The
+ * model keeps every mapping inside one guest region; the backend gets that
+ * region for its fd. Under the DMA lock, write side, like the model's calls.
+ */
+static int mirror_mapped(void *ctx, uint64_t dva, uint64_t iova, uint64_t len, uint32_t prot)
+{
+	struct tp_device *d = ctx;
+	const struct tp_dma_region *r = tp_dma_find(&d->dma, iova);
+
+	if (!r || !tp_range_ok(iova - r->iova, len, r->size))
+		return -EFAULT;
+	return d->be->ops->iommu_mapped(d->be, dva, iova, len, prot, r);
+}
+
+static void mirror_unmapped(void *ctx, uint64_t dva, uint64_t len)
+{
+	struct tp_device *d = ctx;
+
+	d->be->ops->iommu_unmapped(d->be, dva, len);
+}
+
+static const struct tp_iommu_observer_ops mirror_ops = {
+	.mapped = mirror_mapped,
+	.unmapped = mirror_unmapped,
+};
+
 /* NVIDIA: the chipset from PMC_BOOT_42 decides which quirks apply. */
 static void read_chipset(struct tp_device *d)
 {
@@ -122,6 +151,17 @@ int tp_device_open(struct tp_device *d, struct tp_backend *be, const char *iommu
 	}
 	if (rc)
 		return rc;
+	/* A backend that reaches guest memory past the core learns the model
+	 * (it may refuse it) and, if it mirrors, every mapping the model makes. */
+	if (be->ops->iommu_model) {
+		rc = be->ops->iommu_model(be, d->iommu->ops->name);
+		if (rc)
+			return rc;
+	}
+	if (be->ops->iommu_mapped && be->ops->iommu_unmapped) {
+		d->iommu->obs = &mirror_ops;
+		d->iommu->obs_ctx = d;
+	}
 
 	/* Regions first: the BAR sizes shape config space. The quirk windows
 	 * need the identity, read raw from the function. */
@@ -161,6 +201,13 @@ void tp_device_close(struct tp_device *d)
 {
 	if (!d->be)
 		return;
+	/* The model stops telling the backend of its mappings (a call in flight
+	 * on another thread holds the DMA lock: it ends first). */
+	if (d->iommu) {
+		pthread_rwlock_wrlock(&d->dma_lock);
+		d->iommu->obs = NULL;
+		pthread_rwlock_unlock(&d->dma_lock);
+	}
 	/* The backend goes first: its engine must stop before memory goes. */
 	if (d->be->ops->destroy)
 		d->be->ops->destroy(d->be);

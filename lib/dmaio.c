@@ -118,7 +118,12 @@ int tp_device_dma_rw(struct tp_device *d, uint64_t dva, void *buf, uint64_t len,
 		uint64_t n = TP_MIN(len, (uint64_t)DMA_CHUNK), done = 0;
 		int rc;
 
-		if (dva + n < dva) {
+		/* Up to the top of the address space, never past it: the bytes
+		 * below the top may be mapped (copied, then the next address
+		 * faults); a copy that wrapped to 0 faults there. */
+		if (dva + n < dva)
+			n = 0 - dva;
+		if (!dva && p != (uint8_t *)buf) {
 			rc = -EFAULT;
 		} else {
 			pthread_rwlock_rdlock(&d->dma_lock);

@@ -69,10 +69,29 @@ struct tp_iommu_ops {
 	void (*destroy)(struct tp_iommu *mmu);
 };
 
+/*
+ * Optional observer of the mappings a model makes and tears down, whoever
+ * asked (map/unmap, region_removed, reset): the core uses it to mirror them
+ * into a backend whose device reaches guest memory past the core (the proxy
+ * gives a remote server fds of exactly the guest pages the model mapped).
+ * Reported in whole model pages, [dva, dva + len) -> [iova, iova + len): what
+ * the device can reach. dart reports; identity (nothing to map) does not.
+ * Called with the caller's lock held (the device's DMA lock, write side).
+ * mapped() may refuse: the model undoes that map and map() returns its error
+ * (unmapped() is not called for it). unmapped() comes before the pages stop
+ * translating. destroy() reports nothing. ops NULL: no observer.
+ */
+struct tp_iommu_observer_ops {
+	int (*mapped)(void *ctx, uint64_t dva, uint64_t iova, uint64_t len, uint32_t prot);
+	void (*unmapped)(void *ctx, uint64_t dva, uint64_t len);
+};
+
 struct tp_iommu {
 	const struct tp_iommu_ops *ops;
 	const char *who;
 	struct tp_iommu_stats st;
+	const struct tp_iommu_observer_ops *obs; /* set by the owner; NULL: none */
+	void *obs_ctx;
 };
 
 struct tp_dart_config {

@@ -358,6 +358,15 @@ static void dart_teardown(struct dart *d, const struct dart_map *m)
 	d->mmu.st.bytes -= (uint64_t)m->npages << DART_PAGE_SHIFT;
 }
 
+/* The observer (iommu.h) hears of a mapping going while its pages still
+ * translate: before dart_teardown, never for a map it refused. */
+static void dart_tell_unmapped(struct dart *d, const struct dart_map *m)
+{
+	if (d->mmu.obs)
+		d->mmu.obs->unmapped(d->mmu.obs_ctx, m->page << DART_PAGE_SHIFT,
+				     (uint64_t)m->npages << DART_PAGE_SHIFT);
+}
+
 /* A "full" refusal (caps, aperture) is logged once per episode: the layer
  * above retries under backpressure, and one line per retry would drown the
  * log. The episode ends when use falls under three quarters of both caps. */
@@ -420,6 +429,7 @@ static void dart_region_removed(struct tp_iommu *mmu, const struct tp_dma_region
 		uint64_t mend = m->iova_page + ((uint64_t)m->npages << DART_PAGE_SHIFT);
 
 		if (m->iova_page < end && r->iova < mend) {
+			dart_tell_unmapped(d, m);
 			dart_teardown(d, m);
 			gone++;
 		} else {
@@ -534,6 +544,13 @@ static int dart_map(struct tp_iommu *mmu, uint64_t iova, uint64_t len, uint32_t 
 		       (unsigned long long)iova, (unsigned long long)len);
 		goto refused;
 	}
+	/* The observer last, before anything visible changes: it may refuse
+	 * (and logs why), and then this map never happened. */
+	if (mmu->obs && (rc = mmu->obs->mapped(mmu->obs_ctx, m.page << DART_PAGE_SHIFT, m.iova_page,
+					       (uint64_t)m.npages << DART_PAGE_SHIFT, prot))) {
+		dart_tables_put(d, l1_first, l1_last);
+		goto refused;
+	}
 	dart_ext_take(d, ei, m.page, m.npages);
 	dart_fill(d, &m, prot);
 	mi = dart_map_lower(d, m.page);
@@ -563,6 +580,7 @@ static int dart_unmap(struct tp_iommu *mmu, uint64_t dva, uint64_t len)
 			(unsigned long long)dva, (unsigned long long)len);
 		return -EINVAL;
 	}
+	dart_tell_unmapped(d, &d->map[i]);
 	dart_teardown(d, &d->map[i]);
 	memmove(&d->map[i], &d->map[i + 1], (d->nmap - i - 1) * sizeof(*d->map));
 	d->nmap--;
@@ -635,11 +653,16 @@ static void dart_drop_all(struct dart *d)
 	d->full_logged = false;
 }
 
-/* Every mapping goes; the region list stays: guest memory leaves through
- * region_removed (the core's tp_dma_clear callback). */
+/* Every mapping goes (the observer told of each); the region list stays:
+ * guest memory leaves through region_removed (the core's tp_dma_clear
+ * callback). */
 static void dart_reset(struct tp_iommu *mmu)
 {
-	dart_drop_all(dart_of(mmu));
+	struct dart *d = dart_of(mmu);
+
+	for (uint32_t i = 0; i < d->nmap; i++)
+		dart_tell_unmapped(d, &d->map[i]);
+	dart_drop_all(d);
 }
 
 static void dart_destroy(struct tp_iommu *mmu)

@@ -381,7 +381,10 @@ static uint32_t plan_map(const struct tp_pv *p, const struct tp_pv_request *rq, 
 		    end - 1 <= TP_MIN(wbase + (w - 1), rdown - 1)) {
 			uint64_t galign = lowbit_cap(ws);
 
-			if (want <= galign) {
+			/* A window clipped at ws is only aligned like ws: a gpa
+			 * aligned further needs a mapping of its own to keep the
+			 * promise (dva aligned like the gpa up to 2 MiB). */
+			if (TP_MAX(want, lowbit_cap(rq->gpa)) <= galign) {
 				pl->window = true;
 				pl->gpa = ws;
 				pl->len = TP_MIN(wbase + (w - 1), rdown - 1) - ws + 1;

@@ -5,6 +5,11 @@
  * already-open sockets, eventfd writes, mmap/munmap of the client's fds,
  * futexes, time. No open, no exec, no new sockets, no ptrace, no mount: a
  * compromised server can talk to its client and its device, nothing else.
+ *
+ * Opening a file fails with EACCES instead of killing: glibc opens files
+ * behind our back and copes when it cannot (malloc reads
+ * /proc/sys/vm/overcommit_memory the first time it shrinks a thread's arena,
+ * which killed the pvdma companion on its second client session).
  */
 #include <thunderpass/sandbox.h>
 
@@ -12,6 +17,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -82,6 +88,9 @@ static const char *const base_syscalls[] = {
 	NULL,
 };
 
+/* Refused with an errno, not a kill (see the top of this file). */
+static const char *const refused_syscalls[] = { "open", "openat", "openat2", NULL };
+
 /* Say what was refused, then die of the signal so the exit status shows it. */
 static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 {
@@ -99,15 +108,16 @@ static void on_sigsys(int sig, siginfo_t *si, void *ctx)
 	raise(sig);
 }
 
-static int add_rules(scmp_filter_ctx ctx, const char *const *names, const char *who)
+static int add_rules(scmp_filter_ctx ctx, uint32_t action, const char *const *names,
+		     const char *who)
 {
 	for (; names && *names; names++) {
 		int nr = seccomp_syscall_resolve_name(*names);
 
 		if (nr == __NR_SCMP_ERROR)
 			continue; /* not on this architecture */
-		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0) < 0) {
-			tp_err(who, "seccomp: cannot allow %s", *names);
+		if (seccomp_rule_add(ctx, action, nr, 0) < 0) {
+			tp_err(who, "seccomp: cannot add a rule for %s", *names);
 			return -EINVAL;
 		}
 	}
@@ -127,9 +137,11 @@ int tp_sandbox_seccomp(const char *const *extra, const char *who)
 		tp_err(who, "seccomp: cannot create a filter");
 		return -ENOMEM;
 	}
-	rc = add_rules(ctx, base_syscalls, who);
+	rc = add_rules(ctx, SCMP_ACT_ALLOW, base_syscalls, who);
 	if (!rc)
-		rc = add_rules(ctx, extra, who);
+		rc = add_rules(ctx, SCMP_ACT_ALLOW, extra, who);
+	if (!rc)
+		rc = add_rules(ctx, SCMP_ACT_ERRNO(EACCES), refused_syscalls, who);
 	/* Every thread (the backends' workers run already), not only this one. */
 	if (!rc && seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1) < 0)
 		rc = -ENOTSUP;

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* thunderpass serve: one device on one socket until SIGINT/SIGTERM. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -245,8 +246,21 @@ static int confine(const struct serve_args *a, const struct tp_backend_type *typ
 			return rc;
 	}
 	if (a->forbidden_call) {
-		/* A call the filter forbids: the process must die of SIGSYS here. */
-		int fd = socket(AF_INET, SOCK_STREAM, 0);
+		/* Opening a file is refused with EACCES (lib/sandbox.c); a call
+		 * the filter forbids outright kills the process with SIGSYS. */
+		int fd = open("/proc/sys/vm/overcommit_memory", O_RDONLY);
+
+		if (tp_sandbox_available()) {
+			if (fd >= 0 || errno != EACCES) {
+				tp_err("serve", "--debug-forbidden-syscall: open() was not refused "
+				       "with EACCES (fd %d)", fd);
+				return -EPERM;
+			}
+			tp_info("serve", "--debug-forbidden-syscall: open() refused with EACCES");
+		}
+		if (fd >= 0)
+			close(fd);
+		fd = socket(AF_INET, SOCK_STREAM, 0);
 
 		tp_err("serve", "--debug-forbidden-syscall: socket() was allowed (fd %d)", fd);
 		return -EPERM;

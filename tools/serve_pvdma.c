@@ -40,13 +40,20 @@ int tp_serve_pvdma_check(const struct tp_backend_opt *opts, size_t nopts)
 	return tp_pvdma_parse_opts(opts, nopts, &po);
 }
 
+static const int own_faults[] = { SIGSYS, SIGBUS, SIGSEGV, SIGILL, SIGFPE, SIGABRT, SIGTRAP };
+
 static void *companion_main(void *arg)
 {
 	struct tp_serve_pvdma *c = arg;
 	sigset_t all;
 
-	/* Signals belong to the main thread (its handler stops both loops). */
+	/* Signals belong to the main thread (its handler stops both loops),
+	 * but not the ones this thread's own faults raise: blocked, they kill
+	 * without a word (SIGSYS: the seccomp filter's report; SIGBUS: the
+	 * guarded copy of guest memory). */
 	sigfillset(&all);
+	for (size_t i = 0; i < sizeof(own_faults) / sizeof(own_faults[0]); i++)
+		sigdelset(&all, own_faults[i]);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	c->rc = tp_server_run(c->srv);
 	/* Whatever ended this loop ends the managed device's too: a GPU whose

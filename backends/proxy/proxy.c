@@ -90,7 +90,7 @@ static int parse_opts(const struct tp_backend_opt *opts, size_t n, struct proxy_
 		.name = "proxy0",
 		.timeout_ms = 3000,
 		.connect_wait_ms = 5000,
-		.dma = PROXY_DMA_FD,
+		.dma = PROXY_DMA_AUTO,
 		.win_base = 0,
 		.win_size = 1ull << 43, /* libvfio-user's MAX_DMA_SIZE: 8 TiB */
 		.reconnect = true,
@@ -108,9 +108,11 @@ static int parse_opts(const struct tp_backend_opt *opts, size_t n, struct proxy_
 		else if (!strcmp(k, "connect-wait"))
 			rc = opt_ms(v, 0, 600000, &o->connect_wait_ms);
 		else if (!strcmp(k, "dma"))
-			rc = !strcmp(v, "fd")    ? (o->dma = PROXY_DMA_FD, 0)
-			     : !strcmp(v, "msg") ? (o->dma = PROXY_DMA_MSG, 0)
-						 : -EINVAL;
+			rc = !strcmp(v, "auto")     ? (o->dma = PROXY_DMA_AUTO, 0)
+			     : !strcmp(v, "fd")     ? (o->dma = PROXY_DMA_FD, 0)
+			     : !strcmp(v, "mirror") ? (o->dma = PROXY_DMA_MIRROR, 0)
+			     : !strcmp(v, "msg")    ? (o->dma = PROXY_DMA_MSG, 0)
+						    : -EINVAL;
 		else if (!strcmp(k, "dma-window"))
 			rc = opt_window(v, o);
 		else if (!strcmp(k, "posted"))
@@ -476,6 +478,7 @@ void proxy_destroy(struct tp_backend *be)
 	pthread_mutex_destroy(&p->qlock);
 	pthread_mutex_destroy(&p->cl_lock);
 	pthread_mutex_destroy(&p->intx_lock);
+	pthread_mutex_destroy(&p->maps_lock);
 	free(p->maps);
 	free(p->dma_buf);
 	free(p);
@@ -499,9 +502,7 @@ static void describe(struct proxy *p)
 	tp_info(p->be.name, "remote %04x:%04x at %s: INTx %u, MSI %u, MSI-X %u; DMA %s; "
 			    "writes %s; INTx %s; reset %s", p->ident[0] | p->ident[1] << 8,
 		p->ident[2] | p->ident[3] << 8, p->o.socket, p->irq_count[TP_IRQ_INTX],
-		p->irq_count[TP_IRQ_MSI], p->irq_count[TP_IRQ_MSIX],
-		p->o.dma == PROXY_DMA_FD ? "by guest memory fds (identity IOMMU only)"
-					 : "by DMA_READ/DMA_WRITE messages",
+		p->irq_count[TP_IRQ_MSI], p->irq_count[TP_IRQ_MSIX], proxy_dma_what(p->o.dma),
 		p->posted ? "posted" : "synchronous",
 		p->intx_hold ? "held until the next BAR access" : "pulsed",
 		p->dev_flags & TP_VU_DEV_RESET ? "forwarded" : "not offered by the remote");
@@ -522,6 +523,7 @@ static int proxy_create(const struct tp_backend_opt *opts, size_t nopts, struct 
 	pthread_mutex_init(&p->qlock, NULL);
 	pthread_mutex_init(&p->cl_lock, NULL);
 	pthread_mutex_init(&p->intx_lock, NULL);
+	pthread_mutex_init(&p->maps_lock, NULL);
 	for (uint32_t i = 0; i < TP_REGION_COUNT; i++)
 		p->regions[i].fd = -1;
 	p->be.ops = &proxy_ops;
@@ -529,6 +531,8 @@ static int proxy_create(const struct tp_backend_opt *opts, size_t nopts, struct 
 	if (rc)
 		goto fail;
 	snprintf(p->be.name, sizeof(p->be.name), "%s", p->o.name);
+	/* auto: fd until the core names a model other than identity (iommu_model). */
+	p->dma = p->o.dma == PROXY_DMA_AUTO ? PROXY_DMA_FD : p->o.dma;
 	p->dma_buf = malloc(sizeof(struct tp_vu_dma_rw) + TP_VU_MAX_DATA_XFER);
 	if (!p->dma_buf) {
 		rc = -ENOMEM;
@@ -569,7 +573,7 @@ static const char *const proxy_syscalls[] = {
 const struct tp_backend_type tp_backend_proxy = {
 	.name = "proxy",
 	.help = "a client of another vfio-user server, re-exported: socket=PATH (required), "
-		"dma=fd|msg, dma-window=BASE+SIZE, posted=auto|on|off, msix=on|follow|off, "
+		"dma=auto|fd|mirror|msg, dma-window=BASE+SIZE, posted=auto|on|off, msix=on|follow|off, "
 		"reconnect=on|off, intx=pulse|hold, timeout=MS (3000), connect-wait=MS (5000), name=NAME "
 		"(docs/proxy.md)",
 	.create = proxy_create,

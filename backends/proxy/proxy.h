@@ -33,10 +33,13 @@
 
 #define PROXY_QUEUE_MAX 64     /* remote requests waiting to be served */
 #define PROXY_MAX_VECTORS 2048 /* as many as MSI-X has */
+#define PROXY_MAX_MAPS (1u << 20)  /* records of the remote's DMA map (fd, mirror) */
 
 enum proxy_dma_mode {
-	PROXY_DMA_FD,  /* guest memory fds handed to the remote (identity IOMMU) */
-	PROXY_DMA_MSG, /* no fds: the remote's DMA_READ/WRITE, through the IOMMU model */
+	PROXY_DMA_AUTO,   /* (option only) fd with the identity model, mirror with others */
+	PROXY_DMA_FD,     /* the client's guest memory fds handed on (identity IOMMU) */
+	PROXY_DMA_MIRROR, /* the IOMMU model's mappings: device address -> fd of guest pages */
+	PROXY_DMA_MSG,    /* no fds: the remote's DMA_READ/WRITE, through the IOMMU model */
 };
 
 enum proxy_posted {
@@ -78,6 +81,7 @@ struct proxy_region {
 struct proxy_stats {
 	_Atomic uint64_t irqs, dma_reads, dma_writes, dma_bytes, dma_errors, dma_busy;
 	uint64_t errors, maps, unmaps, maps_skipped, resets, reconnects;
+	uint64_t maps_refused; /* maps the remote (or our record) refused */
 };
 
 struct proxy {
@@ -122,8 +126,16 @@ struct proxy {
 	pthread_mutex_t cl_lock;    /* replies from the service thread vs reconnecting */
 	uint64_t gen;               /* connections made, under cl_lock and qlock */
 
-	/* Guest memory handed to the remote (dma=fd), replayed on a reconnect;
-	 * the fds are the core's, valid until dma_unmap. */
+	/* What the remote's DMA map holds, replayed on a reconnect: dma=fd, the
+	 * client's maps (iova = guest address); dma=mirror, the IOMMU model's
+	 * mappings (iova = device address, fd and offset of the guest pages).
+	 * The fds are the core's: valid until the core unmaps (dma_unmap), or
+	 * tells us the mapping went (iommu_unmapped), which comes first.
+	 * maps_lock: the records and every DMA_MAP/UNMAP sent for them, against
+	 * a reconnect (held across it). Order: the core's DMA lock, maps_lock,
+	 * cl_lock and the client's own locks. */
+	enum proxy_dma_mode dma;    /* the mode in force (auto resolved at open) */
+	pthread_mutex_t maps_lock;
 	struct tp_dma_region *maps;
 	uint32_t nmaps, maps_cap;
 	uint8_t *dma_buf;           /* one DMA transfer and its reply header */
@@ -153,8 +165,10 @@ extern const struct tp_backend_ops proxy_ops;
 int proxy_bars_program(struct proxy *p);
 /* msg mode: the one fd-less DMA window the remote gets at each connection. */
 int proxy_dma_window(struct proxy *p);
-/* fd mode: every recorded map sent again (after a reconnect). */
+/* fd and mirror modes: every recorded map sent again (after a reconnect). */
 int proxy_dma_replay(struct proxy *p);
+/* A DMA mode in words, for the log. */
+const char *proxy_dma_what(enum proxy_dma_mode m);
 
 /* proxy_irq.c */
 int proxy_irq_init(struct proxy *p);      /* eventfds, epoll, the thread */

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -178,14 +179,29 @@ int proxy_dma_replay(struct proxy *p)
 	return 0;
 }
 
+const char *proxy_dma_what(enum proxy_dma_mode m)
+{
+	switch (m) {
+	case PROXY_DMA_AUTO:
+		return "by fds, as the IOMMU model allows (fd with identity, mirror otherwise)";
+	case PROXY_DMA_FD:
+		return "by the client's guest memory fds (identity IOMMU only)";
+	case PROXY_DMA_MIRROR:
+		return "by the IOMMU model's mappings (device address -> fd of the guest pages)";
+	default:
+		return "by DMA_READ/DMA_WRITE messages";
+	}
+}
+
 static int record_map(struct proxy *p, const struct tp_dma_region *r)
 {
 	if (p->nmaps == p->maps_cap) {
 		uint32_t cap = p->maps_cap ? p->maps_cap * 2 : 16;
 		struct tp_dma_region *m;
 
-		if (cap > TP_VU_MAX_DMA_MAPS)
+		if (p->nmaps >= PROXY_MAX_MAPS)
 			return -ENOSPC;
+		cap = TP_MIN(cap, PROXY_MAX_MAPS);
 		m = realloc(p->maps, cap * sizeof(*m));
 		if (!m)
 			return -ENOMEM;
@@ -196,10 +212,10 @@ static int record_map(struct proxy *p, const struct tp_dma_region *r)
 	return 0;
 }
 
-static bool forget_map(struct proxy *p, const struct tp_dma_region *r)
+static bool forget_map(struct proxy *p, uint64_t addr, uint64_t size)
 {
 	for (uint32_t i = 0; i < p->nmaps; i++) {
-		if (p->maps[i].iova == r->iova && p->maps[i].size == r->size) {
+		if (p->maps[i].iova == addr && p->maps[i].size == size) {
 			p->maps[i] = p->maps[--p->nmaps];
 			return true;
 		}
@@ -208,11 +224,53 @@ static bool forget_map(struct proxy *p, const struct tp_dma_region *r)
 }
 
 /*
+ * One DMA_MAP for the remote (m->iova is the address the remote's device
+ * will use), recorded for a reconnect; a dead remote gets it then, and the
+ * guest must not die of it. A refusal is returned: the core refuses the
+ * client's map (fd), or the IOMMU model its map (mirror). Under maps_lock.
+ */
+static int remote_map(struct proxy *p, const struct tp_dma_region *m)
+{
+	char what[96];
+	int rc = record_map(p, m);
+
+	if (!rc && !atomic_load(&p->dead)) {
+		rc = send_map(p, m);
+		if (rc)
+			forget_map(p, m->iova, m->size);
+		else
+			p->st.maps++;
+	}
+	if (rc) {
+		p->st.maps_refused++;
+		snprintf(what, sizeof(what), "DMA_MAP [%#" PRIx64 "+%#" PRIx64 "] %s", m->iova,
+			 m->size, rc == -ENOSPC || rc == -ENOMEM ? "not recorded" : "refused by the remote");
+		return proxy_fail(p, what, rc);
+	}
+	return 0;
+}
+
+/* Under maps_lock; only what was recorded is unmapped. */
+static void remote_unmap(struct proxy *p, uint64_t addr, uint64_t size)
+{
+	int rc;
+
+	if (!forget_map(p, addr, size) || atomic_load(&p->dead))
+		return;
+	rc = send_unmap(p, addr, size);
+	if (rc)
+		proxy_fail(p, "DMA_UNMAP", rc);
+	else
+		p->st.unmaps++;
+}
+
+/*
  * dma=fd: the remote gets the client's fd and maps guest memory itself, as
  * QEMU's client would give it: correct for the identity IOMMU only (device
  * address = guest physical). Regions without an fd (ROM, BAR sections) are
- * not passed on: no remote could map them. dma=msg: nothing is passed on;
- * the remote reaches guest memory by DMA_READ/DMA_WRITE through the core.
+ * not passed on: no remote could map them. dma=mirror and dma=msg: nothing
+ * is passed on (mirror: the model's mappings are, below; msg: the remote
+ * reaches guest memory by DMA_READ/DMA_WRITE through the core).
  * Called with the core's DMA lock held for writing.
  */
 static int proxy_dma_map(struct tp_backend *be, const struct tp_dma_region *r)
@@ -220,44 +278,110 @@ static int proxy_dma_map(struct tp_backend *be, const struct tp_dma_region *r)
 	struct proxy *p = proxy_of(be);
 	int rc;
 
-	if (p->o.dma != PROXY_DMA_FD)
+	if (p->dma != PROXY_DMA_FD)
 		return 0;
 	if (r->fd < 0) {
 		p->st.maps_skipped++;
 		return 0;
 	}
-	rc = record_map(p, r);
-	if (rc) {
-		tp_err(be->name, "DMA_MAP [%#" PRIx64 "+%#" PRIx64 "]: %s", r->iova, r->size,
-		       strerror(-rc));
-		return rc;
-	}
-	/* A dead remote gets it at the reconnect; the guest must not die of it. */
-	if (atomic_load(&p->dead))
-		return 0;
-	rc = send_map(p, r);
-	if (rc) {
-		forget_map(p, r);
-		tp_err(be->name, "DMA_MAP [%#" PRIx64 "+%#" PRIx64 "] refused by the remote: %s",
-		       r->iova, r->size, strerror(-rc));
-		return rc;
-	}
-	p->st.maps++;
-	return 0;
+	pthread_mutex_lock(&p->maps_lock);
+	rc = remote_map(p, r);
+	pthread_mutex_unlock(&p->maps_lock);
+	return rc;
 }
 
 static int proxy_dma_unmap(struct tp_backend *be, const struct tp_dma_region *r)
 {
 	struct proxy *p = proxy_of(be);
+
+	if (p->dma != PROXY_DMA_FD)
+		return 0;
+	pthread_mutex_lock(&p->maps_lock);
+	remote_unmap(p, r->iova, r->size);
+	pthread_mutex_unlock(&p->maps_lock);
+	return 0;
+}
+
+/*
+ * The core names its IOMMU model (at open). dma=fd would hand the remote the
+ * guest's memory by guest physical address, past any model but identity:
+ * refused. auto: fd with identity, mirror with any other model.
+ */
+static int proxy_iommu_model(struct tp_backend *be, const char *model)
+{
+	struct proxy *p = proxy_of(be);
+	bool identity = !strcmp(model, "identity");
+
+	if (p->o.dma == PROXY_DMA_FD && !identity) {
+		tp_err(be->name, "dma=fd hands the remote the guest's memory at guest physical "
+				 "addresses, past the %s IOMMU model: use dma=mirror (the default "
+				 "with it) or dma=msg", model);
+		return -EINVAL;
+	}
+	if (p->o.dma == PROXY_DMA_MIRROR && identity) {
+		tp_err(be->name, "dma=mirror mirrors the mappings of a model that picks device "
+				 "addresses (--iommu dart); identity has none: use dma=fd (the default)");
+		return -EINVAL;
+	}
+	p->dma = p->o.dma != PROXY_DMA_AUTO ? p->o.dma : identity ? PROXY_DMA_FD : PROXY_DMA_MIRROR;
+	tp_info(be->name, "IOMMU model %s: DMA %s", model, proxy_dma_what(p->dma));
+	return 0;
+}
+
+/*
+ * dma=mirror: the IOMMU model mapped guest memory [iova, iova + len) of r at
+ * device address dva; the remote gets exactly that: DMA_MAP at dva with the
+ * guest region's fd, at the offset of iova in it. Its device then DMAs to
+ * device addresses and reaches the guest pages the model mapped and nothing
+ * else. Called by the core with its DMA lock held for writing, on the thread
+ * that holds it (the message thread, or the pvdma companion's); the call to
+ * the remote waits only for the client's receive thread, which never takes
+ * that lock (the remote's own DMA requests wait on the service thread).
+ */
+static int proxy_iommu_mapped(struct tp_backend *be, uint64_t dva, uint64_t iova, uint64_t len,
+			      uint32_t prot, const struct tp_dma_region *r)
+{
+	struct proxy *p = proxy_of(be);
+	struct tp_dma_region m = {
+		.iova = dva,
+		.size = len,
+		.fd = r->fd,
+		.fd_offset = r->fd_offset + (iova - r->iova),
+		.prot = prot & r->prot,
+	};
 	int rc;
 
-	if (p->o.dma != PROXY_DMA_FD || !forget_map(p, r) || atomic_load(&p->dead))
+	if (p->dma != PROXY_DMA_MIRROR)
 		return 0;
-	rc = send_unmap(p, r->iova, r->size);
+	/* The remote maps whole pages of an fd: guest memory without one (a ROM
+	 * or BAR section) cannot be given to it. */
+	if (r->fd < 0 || ((dva | len | m.fd_offset) & 4095)) {
+		p->st.maps_refused++;
+		return proxy_fail(p, "mirror: guest memory without an fd, or not in whole pages",
+				  -EFAULT);
+	}
+	pthread_mutex_lock(&p->maps_lock);
+	rc = remote_map(p, &m);
+	pthread_mutex_unlock(&p->maps_lock);
+	/* A refusal (logged) is "no room on the device's side" to the model:
+	 * pvdma then drops its lazy windows, which frees the remote's regions
+	 * too (QEMU 10.2's server takes 16), and tries once more. */
 	if (rc)
-		return proxy_fail(p, "DMA_UNMAP", rc);
-	p->st.unmaps++;
+		return -ENOMEM;
+	tp_dbg(be->name, "mirror: device [%#" PRIx64 "+%#" PRIx64 "] -> guest [%#" PRIx64 "+%#" PRIx64
+	       "] (fd offset %#" PRIx64 ", prot %#x)", dva, len, iova, len, m.fd_offset, m.prot);
 	return 0;
+}
+
+static void proxy_iommu_unmapped(struct tp_backend *be, uint64_t dva, uint64_t len)
+{
+	struct proxy *p = proxy_of(be);
+
+	if (p->dma != PROXY_DMA_MIRROR)
+		return;
+	pthread_mutex_lock(&p->maps_lock);
+	remote_unmap(p, dva, len);
+	pthread_mutex_unlock(&p->maps_lock);
 }
 
 /* ---- interrupts, reset ---------------------------------------------------- */
@@ -270,11 +394,14 @@ static int proxy_irq_count(struct tp_backend *be, uint32_t index, uint32_t *coun
 	return 0;
 }
 
-/* The remote went away: a new connection to the same device, or nothing. */
+/* The remote went away: a new connection to the same device, or nothing.
+ * maps_lock throughout: no DMA_MAP of the mirror (another thread) meets a
+ * client being replaced, and the replay sends every record once. */
 static int reconnect(struct proxy *p)
 {
 	int rc;
 
+	pthread_mutex_lock(&p->maps_lock);
 	pthread_mutex_lock(&p->cl_lock);
 	if (p->connected)
 		tp_client_close(&p->cl);
@@ -294,10 +421,12 @@ static int reconnect(struct proxy *p)
 			tp_client_close(&p->cl);
 		p->connected = false;
 		atomic_store(&p->dead, true);
+		pthread_mutex_unlock(&p->maps_lock);
 		tp_warn(p->be.name, "reconnecting to %s: %s; the device stays disconnected "
 				    "(trapped accesses fail)", p->o.socket, strerror(-rc));
 		return -ENOTCONN;
 	}
+	pthread_mutex_unlock(&p->maps_lock);
 	p->st.reconnects++;
 	tp_info(p->be.name, "reconnected to %s (the same device)", p->o.socket);
 	return 0;
@@ -309,13 +438,19 @@ static int proxy_reset(struct tp_backend *be)
 	int rc;
 
 	p->st.resets++;
+	/* A stable format: tests read it (tests/guest/run-proxy.sh). maps, unmaps,
+	 * maps_refused and live count the remote's DMA map (fd and mirror). */
+	pthread_mutex_lock(&p->maps_lock);
 	tp_info(be->name, "remote stats irqs=%" PRIu64 " dma_reads=%" PRIu64 " dma_writes=%" PRIu64
-		" dma_bytes=%" PRIu64 " dma_errors=%" PRIu64 " maps=%" PRIu64 " unmaps=%" PRIu64
-		" errors=%" PRIu64 " reconnects=%" PRIu64 " dead=%d",
+		" dma_bytes=%" PRIu64 " dma_errors=%" PRIu64 " dma=%s maps=%" PRIu64 " unmaps=%" PRIu64
+		" maps_refused=%" PRIu64 " live=%u errors=%" PRIu64 " reconnects=%" PRIu64 " dead=%d",
 		atomic_load(&p->st.irqs), atomic_load(&p->st.dma_reads),
 		atomic_load(&p->st.dma_writes), atomic_load(&p->st.dma_bytes),
-		atomic_load(&p->st.dma_errors), p->st.maps, p->st.unmaps, p->st.errors,
+		atomic_load(&p->st.dma_errors),
+		p->dma == PROXY_DMA_FD ? "fd" : p->dma == PROXY_DMA_MIRROR ? "mirror" : "msg",
+		p->st.maps, p->st.unmaps, p->st.maps_refused, p->nmaps, p->st.errors,
 		p->st.reconnects, atomic_load(&p->dead) ? 1 : 0);
+	pthread_mutex_unlock(&p->maps_lock);
 	if (atomic_load(&p->dead)) {
 		if (!p->o.reconnect)
 			return -ENOTCONN;
@@ -345,6 +480,9 @@ const struct tp_backend_ops proxy_ops = {
 	.region_write = proxy_region_write,
 	.dma_map = proxy_dma_map,
 	.dma_unmap = proxy_dma_unmap,
+	.iommu_model = proxy_iommu_model,
+	.iommu_mapped = proxy_iommu_mapped,
+	.iommu_unmapped = proxy_iommu_unmapped,
 	.irq_count = proxy_irq_count,
 	.reset = proxy_reset,
 	.destroy = proxy_destroy,

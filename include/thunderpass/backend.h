@@ -133,6 +133,31 @@ struct tp_backend_ops {
 	 * refuses an --iommu choice; the model is destroyed after the backend.
 	 */
 	int (*iommu_create)(struct tp_backend *be, const char *who, struct tp_iommu **out);
+	/*
+	 * Optional: the name of the IOMMU model the core put in front of the
+	 * device ("identity", "dart", a backend's own), told once at open,
+	 * before any other op but iommu_create. A backend whose device reaches
+	 * guest memory past the core (the proxy hands a remote server fds of
+	 * guest memory) refuses a model it cannot honour: an error fails the open.
+	 */
+	int (*iommu_model)(struct tp_backend *be, const char *model);
+	/*
+	 * Optional, for such a backend: the IOMMU model made device addresses
+	 * [dva, dva + len) reach guest memory [iova, iova + len) of region r
+	 * with prot (iommu_mapped), or took them away (iommu_unmapped), whoever
+	 * asked: pvdma, tp_device_iommu_map, guest memory leaving (before it
+	 * goes: r and its fd are still valid here), the client going away. In
+	 * whole model pages (dart: 16 KiB), exactly what the device may reach;
+	 * models that pick device addresses report (dart), identity does not.
+	 * Called with the device's DMA lock held for writing, on whichever
+	 * thread holds it (the message thread, the pvdma companion's): the
+	 * backend must not wait there for anything that needs that lock (its
+	 * own tp_backend_dma callers). An error from iommu_mapped fails the map
+	 * (iommu_unmapped never comes for it).
+	 */
+	int (*iommu_mapped)(struct tp_backend *be, uint64_t dva, uint64_t iova, uint64_t len,
+			    uint32_t prot, const struct tp_dma_region *r);
+	void (*iommu_unmapped)(struct tp_backend *be, uint64_t dva, uint64_t len);
 
 	/* Function reset; also called when a client goes away. */
 	int (*reset)(struct tp_backend *be);

@@ -6,8 +6,10 @@
 #                              (the committed corpus is left alone); meson test
 #                              suite 'fuzz', called by `make fuzz-smoke`
 #   run.sh fuzz NAME BINARY    fuzz for $FUZZ_SECONDS (default 600) in a work
-#                              corpus kept next to the binary, then minimize it
-#                              into tests/fuzz/corpus/NAME (-merge=1); `make fuzz`
+#                              corpus kept next to the binary (it keeps growing
+#                              from run to run), then minimize it into
+#                              tests/fuzz/corpus/NAME by edges (-merge=1
+#                              -use_counters=0: small enough to commit); `make fuzz`
 #
 # A crash, leak, timeout or broken invariant fails the run; its input is kept as
 # BINARY-artifacts/crash-* (add it to the corpus once fixed: it is then replayed
@@ -71,12 +73,12 @@ fuzz)
 	run "fuzzing" "${common[@]}" -max_total_time="$secs" "$work" "$corpus"
 	n=$(execs "$log")
 	tmp=$(mktemp -d)
-	run "merge" "${common[@]}" -merge=1 "$tmp" "$corpus" "$work"
+	run "merge" "${common[@]}" -merge=1 -use_counters=0 "$tmp" "$corpus" "$work"
 	# Regression inputs (regress-*: crashes once found, now fixed) stay
 	# whatever their coverage; the rest is the minimized merge.
 	find "$corpus" -type f ! -name 'regress-*' -delete
 	cp "$tmp"/* "$corpus"/ 2>/dev/null || true
-	echo "fuzz $name: $n executions in ${secs} s, no crash; corpus $(find "$corpus" -type f | wc -l) inputs, $(du -sk "$corpus" | cut -f1) KiB"
+	echo "fuzz $name: $n executions in ${secs} s, no crash; corpus $(find "$corpus" -type f | wc -l) inputs, $(($(cat "$corpus"/* | wc -c) / 1024)) KiB"
 	;;
 *)
 	echo "run.sh: mode is smoke or fuzz" >&2

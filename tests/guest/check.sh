@@ -128,7 +128,11 @@ fi
 # timeouts. libvfio-user's gpio-pci-idio-16 (x86_64: on aarch64 virt the guest leaves
 # its only BAR, an I/O BAR, unassigned even with QEMU connected straight to the
 # sample). The remote killed mid-I/O: the guest gets I/O errors, thunderpass keeps
-# serving with no fd or thread more, and stops cleanly. Each run prints its time.
+# serving with no fd or thread more, and stops cleanly. nvme with the dart IOMMU
+# model and the pvdma companion (x86_64): guest/pvdma loaded before the stock nvme
+# driver, the same checks, the DART's mappings mirrored into the remote's DMA map
+# (every region the remote registered inside the DART aperture, at device addresses
+# other than the guest's, none left after rmmod). Each run prints its time.
 proxy_test() { # label run-proxy.sh args...
 	local label=$1
 	shift
@@ -144,6 +148,13 @@ fi
 if "$here/refservers.sh" > "$work/refservers.log" 2>&1; then
 	proxy_test "nvme x86_64" --remote nvme --arch x86_64
 	proxy_test "nvme aarch64" --remote nvme --arch aarch64
+	ko=$work/ko-x86_64/pvdma.ko
+	if [ -f "$ko" ] || { mkdir -p "$work/ko-x86_64" && k=$("$top/guest/build.sh" x86_64 "$top/guest/pvdma" | tail -n 1) &&
+		cp "$k" "$ko"; }; then
+		proxy_test "nvme pvdma x86_64" --remote nvme --arch x86_64 --pvdma "$ko" --label nvme-pvdma
+	else
+		failed+=("proxy nvme pvdma x86_64 (guest/build.sh)")
+	fi
 	proxy_test "gpio x86_64" --remote gpio --arch x86_64
 	proxy_test "nvme kill x86_64" --remote nvme --mode kill --arch x86_64
 	if [ -x "$top/build-san/thunderpass" ]; then

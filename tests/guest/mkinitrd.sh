@@ -8,6 +8,7 @@
 #   FILE...  extra files (static binaries) copied into /bin
 #   env MODULES="a b"  kernel modules to copy, with their depends= chain; loaded
 #                      in this order by /init (busybox modprobe)
+#   env MODULES_LATE="a b"  copied the same way, not loaded: the test modprobes them
 #
 # The archive is written by this script itself (newc format, inode numbers counted
 # from 1, every mtime 0, owner root, entries sorted by name), so the same inputs
@@ -58,7 +59,8 @@ done
 # Modules: copy each with its depends= chain (read from the .ko's modinfo strings),
 # then let busybox depmod write modules.dep for busybox modprobe in the guest.
 mods=${MODULES:-}
-if [ -n "$mods" ]; then
+late=${MODULES_LATE:-}
+if [ -n "$mods$late" ]; then
 	mdir=$K/lib/modules/$kver
 	addmod() {
 		local m=$1 f d dep
@@ -77,7 +79,7 @@ if [ -n "$mods" ]; then
 			addmod "$dep"
 		done
 	}
-	for m in $mods; do addmod "$m"; done
+	for m in $mods $late; do addmod "$m"; done
 	cp "$mdir/modules.builtin" "$mdir/modules.order" "$r/lib/modules/$kver/"
 	"$hostbb" depmod -b "$r" "$kver"
 	echo "$mods" | tr ' ' '\n' | sed '/^$/d' > "$r/etc/modules"

@@ -2,7 +2,8 @@
 # Host-side test of the proxy backend against a scripted remote (no guest):
 # tests/guest/proxy_remote_test.c plays both the remote server and QEMU's part.
 # dma=msg (DMA_READ/DMA_WRITE through the core, requests interleaved with replies,
-# faults, hostile requests), dma=fd, the remote's death and the reconnect.
+# faults, hostile requests), dma=fd, the remote's death and the reconnect, and
+# dma=mirror (--iommu dart with the pvdma companion: tests/guest/proxy_remote_mirror.c).
 #
 #   proxy-remote.sh [THUNDERPASS_BINARY]     (default build/thunderpass)
 #
@@ -20,7 +21,8 @@ pkg-config --exists libseccomp 2> /dev/null && libs="$libs $(pkg-config --libs l
 # shellcheck disable=SC2086
 ${CC:-cc} -O1 -g -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	-Wmissing-prototypes -Wno-unused-parameter -I "$top/include" -I "$top/lib" \
-	$(pkg-config --cflags json-c) -o "$t/proxy_remote_test" "$here/proxy_remote_test.c" "$lib" $libs
+	$(pkg-config --cflags json-c) -o "$t/proxy_remote_test" "$here/proxy_remote_test.c" \
+	"$here/proxy_remote_mirror.c" "$lib" $libs
 s=$(date +%s%N)
 rc=0
 timeout 120 "$t/proxy_remote_test" "$bin" "$t" > "$t/out" 2>&1 || rc=$?

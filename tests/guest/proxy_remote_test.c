@@ -16,7 +16,8 @@
  *     client's MSI-X eventfd; the remote's MSI-X table was unmasked and enabled;
  *   - dma=fd: the remote gets the client's memory as an fd and sees its bytes;
  *   - the remote dies: trapped accesses fail at once (no hang); a new remote on
- *     the same socket is reconnected at the next session, and works.
+ *     the same socket is reconnected at the next session, and works;
+ *   - dma=mirror (--iommu dart, the pvdma companion): proxy_remote_mirror.c.
  *
  *   proxy_remote_test THUNDERPASS_BINARY WORKDIR
  *
@@ -40,29 +41,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "client.h"
+#include "proxy_remote.h"
 #include "transport.h"
 #include "util.h"
 
-#define HDR ((uint32_t)sizeof(struct tp_vu_hdr))
-#define NVEC 4
-#define GUEST_IOVA 0x100000ull
-#define GUEST_SIZE (1u << 20)
-/* BAR0 registers of the fake device */
-#define R_SCRATCH 0x00
-#define R_DOORBELL 0x08   /* write: DMA_READ src, DMA_WRITE ~data to dst, raise vector 1 */
-#define R_SRC 0x10
-#define R_DST 0x18
-#define R_LEN 0x20
-#define R_STATUS 0x28     /* last DMA errno (0: fine) */
-#define R_INTERLEAVE 0x30 /* read: a DMA_WRITE to dst first, then the reply */
-#define R_HOSTILE 0x38    /* write: malformed DMA requests; their errnos in hostile[] */
-#define R_BADECHO 0x40    /* read: a reply whose echo names another offset */
-#define MSIX_TABLE 0x800
+int failures;
 
-static int failures;
-
-static void check(bool ok, const char *fmt, ...)
+void check(bool ok, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -77,29 +62,6 @@ static void check(bool ok, const char *fmt, ...)
 }
 
 /* ---- the fake remote ---------------------------------------------------- */
-
-struct remote {
-	char path[108];
-	int lfd, fd;
-	pthread_t th;
-	uint8_t cfg[256], bar0[4096];
-	int efds[NVEC];
-	uint16_t next_id;
-	/* what it saw */
-	int maps, maps_with_fd, unmaps, resets;
-	uint64_t win_base, win_size;
-	uint8_t *mapped; /* dma=fd: the client's memory, as the remote mapped it */
-	uint64_t mapped_iova, mapped_size;
-	bool die;        /* close the connection at the next message */
-	int hostile[4];
-	/* Commands that came while the remote waited for a reply of its own: the
-	 * spec allows them, so they are kept and handled next. */
-	struct pending {
-		struct tp_vu_hdr h;
-		uint8_t body[64 + 4096];
-	} pend[8];
-	unsigned npend;
-};
 
 static int rx(int fd, struct tp_vu_hdr *h, uint8_t *body, uint32_t cap, int *fds, unsigned *nfds)
 {
@@ -230,6 +192,44 @@ static void handle_set_irqs(struct remote *r, const uint8_t *b, uint32_t len, in
 	reply(r, h, 0, NULL, 0, -1);
 }
 
+/* Every DMA_MAP/DMA_UNMAP in order, a map with an fd mapped as a remote
+ * would (the mirror checks read guest memory through it). */
+static void log_map(struct remote *r, const struct tp_vu_dma_map *m, int fd, bool refused)
+{
+	struct remote_map *e = &r->log[r->nlog % REMOTE_LOG];
+
+	if (e->mem)
+		munmap(e->mem, e->size);
+	*e = (struct remote_map){ .addr = m->addr, .size = m->size, .offset = m->offset,
+				  .flags = m->flags, .fd = fd >= 0, .refused = refused };
+	if (fd >= 0 && !refused && m->size <= (64u << 20)) {
+		e->mem = mmap(NULL, m->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)m->offset);
+		if (e->mem == MAP_FAILED)
+			e->mem = NULL;
+	}
+	__atomic_store_n(&r->nlog, r->nlog + 1, __ATOMIC_RELEASE);
+}
+
+static void log_unmap(struct remote *r, const uint8_t *b, uint32_t len)
+{
+	struct tp_vu_dma_unmap u = { 0 };
+	struct remote_map *e = &r->log[r->nlog % REMOTE_LOG];
+
+	memcpy(&u, b, len < sizeof(u) ? len : sizeof(u));
+	for (unsigned i = 0; i < r->nlog && i < REMOTE_LOG; i++) {
+		struct remote_map *m = &r->log[i];
+
+		if (m->mem && !m->unmap && m->addr == u.addr && m->size == u.size) {
+			munmap(m->mem, m->size);
+			m->mem = NULL;
+		}
+	}
+	if (e->mem)
+		munmap(e->mem, e->size);
+	*e = (struct remote_map){ .addr = u.addr, .size = u.size, .unmap = true };
+	__atomic_store_n(&r->nlog, r->nlog + 1, __ATOMIC_RELEASE);
+}
+
 static void handle_dma_map(struct remote *r, const uint8_t *b, int *fds, unsigned nfds,
 			   const struct tp_vu_hdr *h)
 {
@@ -237,6 +237,16 @@ static void handle_dma_map(struct remote *r, const uint8_t *b, int *fds, unsigne
 
 	memcpy(&m, b, sizeof(m));
 	r->maps++;
+	if (r->refuse_maps) {
+		/* As libvfio-user answers when its DMA map is full ("hit max regions"). */
+		r->refuse_maps--;
+		log_map(r, &m, nfds ? fds[0] : -1, true);
+		for (unsigned i = 0; i < nfds; i++)
+			close(fds[i]);
+		reply(r, h, EINVAL, NULL, 0, -1);
+		return;
+	}
+	log_map(r, &m, nfds ? fds[0] : -1, false);
 	if (nfds) {
 		r->maps_with_fd++;
 		if (!r->mapped && m.size == GUEST_SIZE) {
@@ -355,6 +365,7 @@ static void handle(struct remote *r, const struct tp_vu_hdr *h, uint8_t *b, uint
 		handle_dma_map(r, b, fds, nfds, h);
 		return;
 	case TP_VU_DMA_UNMAP:
+		log_unmap(r, b, len);
 		r->unmaps++;
 		reply(r, h, 0, NULL, 0, -1);
 		break;
@@ -423,7 +434,7 @@ static void *remote_main(void *arg)
 	return NULL;
 }
 
-static int remote_start(struct remote *r)
+int remote_start(struct remote *r)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
@@ -440,7 +451,7 @@ static int remote_start(struct remote *r)
 }
 
 /* Accepts thunderpass and serves it on a thread. */
-static int remote_accept(struct remote *r)
+int remote_accept(struct remote *r)
 {
 	struct pollfd p = { .fd = r->lfd, .events = POLLIN };
 
@@ -452,7 +463,7 @@ static int remote_accept(struct remote *r)
 	return -pthread_create(&r->th, NULL, remote_main, r);
 }
 
-static void remote_stop(struct remote *r)
+void remote_stop(struct remote *r)
 {
 	if (r->fd >= 0)
 		shutdown(r->fd, SHUT_RDWR);
@@ -464,19 +475,40 @@ static void remote_stop(struct remote *r)
 	if (r->mapped)
 		munmap(r->mapped, r->mapped_size);
 	r->mapped = NULL;
+	for (unsigned i = 0; i < REMOTE_LOG; i++)
+		if (r->log[i].mem)
+			munmap(r->log[i].mem, r->log[i].size);
+	memset(r->log, 0, sizeof(r->log));
 	unlink(r->path);
+}
+
+/* The remote dies under thunderpass: its thread ends, its sockets and vector
+ * eventfds close; what it mapped stays until remote_stop. */
+void remote_kill(struct remote *r)
+{
+	r->die = true;
+	shutdown(r->fd, SHUT_RDWR);
+	pthread_join(r->th, NULL);
+	close(r->lfd);
+	for (int v = 0; v < NVEC; v++)
+		if (r->efds[v] >= 0)
+			close(r->efds[v]);
 }
 
 /* ---- thunderpass and the client side ----------------------------------- */
 
-static pid_t start_tp(const char *bin, const char *tsock, const char *rsock, const char *dma,
-		      const char *log)
+pid_t start_tp(const char *bin, const char *tsock, const char *rsock, const char *log,
+	       const char *const *extra)
 {
-	char opt[160], dopt[32];
+	char opt[160];
+	const char *argv[32] = { bin, "serve", "--backend", "proxy", "-o", opt, "-o", "timeout=1000",
+				 "--socket", tsock, "--log-level", "debug" };
+	unsigned n = 12;
 	pid_t pid;
 
 	snprintf(opt, sizeof(opt), "socket=%s", rsock);
-	snprintf(dopt, sizeof(dopt), "dma=%s", dma);
+	for (; extra && *extra && n < 31; extra++)
+		argv[n++] = *extra;
 	pid = fork();
 	if (!pid) {
 		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -485,14 +517,13 @@ static pid_t start_tp(const char *bin, const char *tsock, const char *rsock, con
 			dup2(fd, 2);
 			dup2(fd, 1);
 		}
-		execl(bin, bin, "serve", "--backend", "proxy", "-o", opt, "-o", dopt, "-o",
-		      "timeout=1000", "--socket", tsock, "--log-level", "debug", (char *)NULL);
+		execv(bin, (char *const *)argv);
 		_exit(127);
 	}
 	return pid;
 }
 
-static int client_up(struct tp_client *c, const char *tsock, int *memfd, uint8_t **mem,
+int client_up(struct tp_client *c, const char *tsock, int *memfd, uint8_t **mem,
 		     int efds[NVEC])
 {
 	struct tp_vu_dma_map m = { .argsz = sizeof(m), .flags = 3, .addr = GUEST_IOVA,
@@ -528,7 +559,7 @@ static int client_up(struct tp_client *c, const char *tsock, int *memfd, uint8_t
 	return tp_client_call(c, TP_VU_DEVICE_SET_IRQS, &s, sizeof(s), efds, NVEC, &r);
 }
 
-static void client_down(struct tp_client *c, int memfd, uint8_t *mem, int efds[NVEC])
+void client_down(struct tp_client *c, int memfd, uint8_t *mem, int efds[NVEC])
 {
 	tp_client_close(c);
 	munmap(mem, GUEST_SIZE);
@@ -537,12 +568,12 @@ static void client_down(struct tp_client *c, int memfd, uint8_t *mem, int efds[N
 		close(efds[v]);
 }
 
-static int wr64(struct tp_client *c, uint32_t off, uint64_t v)
+int wr64(struct tp_client *c, uint32_t off, uint64_t v)
 {
 	return tp_client_region_write(c, 0, off, &v, 8, false);
 }
 
-static uint64_t rd64(struct tp_client *c, uint32_t off, int *rc)
+uint64_t rd64(struct tp_client *c, uint32_t off, int *rc)
 {
 	uint64_t v = 0;
 
@@ -550,7 +581,7 @@ static uint64_t rd64(struct tp_client *c, uint32_t off, int *rc)
 	return v;
 }
 
-static bool wait_efd(int fd, int ms)
+bool wait_efd(int fd, int ms)
 {
 	struct pollfd p = { .fd = fd, .events = POLLIN };
 	uint64_t v;
@@ -646,13 +677,7 @@ static void death(struct remote *r, const char *tsock)
 	check(!rc, "a second session");
 	if (rc)
 		return;
-	r->die = true;
-	shutdown(r->fd, SHUT_RDWR);
-	pthread_join(r->th, NULL);
-	close(r->lfd);
-	for (int v = 0; v < NVEC; v++)
-		if (r->efds[v] >= 0)
-			close(r->efds[v]);
+	remote_kill(r);
 	t0 = tp_now_ns();
 	rd64(&c, R_SCRATCH, &rc);
 	check(rc < 0 && tp_now_ns() - t0 < 2000000000ull,
@@ -682,14 +707,17 @@ int main(int argc, char **argv)
 	snprintf(tsock, sizeof(tsock), "%s/tp.sock", argv[2]);
 	snprintf(log, sizeof(log), "%s/tp.log", argv[2]);
 
-	for (int pass = 0; pass < 2; pass++) {
+	/* TP_PROXY_REMOTE_MIRROR_ONLY=1: the mirror pass alone (debugging). */
+	for (int pass = getenv("TP_PROXY_REMOTE_MIRROR_ONLY") ? 2 : 0; pass < 2; pass++) {
 		bool msg = pass == 0;
 
 		printf("== dma=%s\n", msg ? "msg" : "fd");
 		memset(&r, 0, sizeof(r));
 		snprintf(r.path, sizeof(r.path), "%s/remote.sock", argv[2]);
 		check(!remote_start(&r), "remote listening");
-		tp = start_tp(argv[1], tsock, r.path, msg ? "msg" : "fd", log);
+		const char *const extra[] = { "-o", msg ? "dma=msg" : "dma=fd", NULL };
+
+		tp = start_tp(argv[1], tsock, r.path, log, extra);
 		check(!remote_accept(&r), "thunderpass connected to the remote");
 		session(&r, tsock, msg);
 		if (msg)
@@ -699,6 +727,7 @@ int main(int argc, char **argv)
 		check(WIFEXITED(status) && WEXITSTATUS(status) == 0, "thunderpass exited 0 on SIGTERM");
 		remote_stop(&r);
 	}
+	mirror_pass(argv[1], argv[2]);
 	printf("%s: %d failures\n", failures ? "FAIL" : "PASS", failures);
 	return failures ? 1 : 0;
 }

@@ -21,6 +21,8 @@
 #   --qemu-arg ARG          one more QEMU argument, in every mode (repeatable)
 #   --append ARGS           more kernel command line (e.g. tp.iters=1000 for a test)
 #   --modules "a b"         kernel modules for /init to load (with their dependencies)
+#   --modules-late "a b"    kernel modules copied (with their dependencies) but not
+#                           loaded: the test loads them (modprobe), e.g. after pvdma
 #   --file FILE             extra file for the guest's /bin (repeatable)
 #   --smp N                 guest CPUs (default 1)
 #   --cpu MODEL             QEMU -cpu (default max; aarch64 max,pauth=off)
@@ -57,6 +59,7 @@ die() { echo "run.sh: $*" >&2; exit 2; }
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 
 arch=x86_64 test='' timeout=120 keep='' log='' quiet='' smp=1 append='' modules='' cpu='' no_device=''
+modules_late=''
 server=${TP_SERVER:-$top/build/thunderpass}
 mode=server
 pvdma=''
@@ -76,6 +79,7 @@ while [ $# -gt 0 ]; do
 	--qemu-arg) qemu_extra+=("$2"); shift ;;
 	--append) append="$append $2"; shift ;;
 	--modules) modules="$modules $2"; shift ;;
+	--modules-late) modules_late="$modules_late $2"; shift ;;
 	--file) files+=("$2"); shift ;;
 	--smp) smp=$2; shift ;;
 	--cpu) cpu=$2; shift ;;
@@ -177,7 +181,7 @@ now_ms() { echo $(($(date +%s%N) / 1000000)); }
 secs() { printf '%d.%03d' $(($1 / 1000)) $(($1 % 1000)); }
 t_start=$(now_ms)
 
-MODULES=$modules "$here/mkinitrd.sh" "$arch" "$tmp/initrd.cpio.gz" "$test" ${files[@]+"${files[@]}"}
+MODULES=$modules MODULES_LATE=$modules_late "$here/mkinitrd.sh" "$arch" "$tmp/initrd.cpio.gz" "$test" ${files[@]+"${files[@]}"}
 
 # ---- the server
 dev_args=()

@@ -144,8 +144,10 @@ fi
 check_dec "bus master after rmmod" $((($(cfg_read16 "$gpu" 0x04) >> 2) & 1)) 0
 free1=$(meminfo MemFree)
 echo "MemFree before insmod $free0 kB, after rmmod $free1 kB"
-# The buffers are 2 x max_size: a leak of them would show; allow 2 MiB of noise.
-check "memory returned (MemFree within 2 MiB)" [ $((free0 - free1)) -lt 2048 ]
+# The buffers are 2 x max_size (8 MiB each by default): a leak of either shows.
+# Allow 6 MiB of noise: slab and page-cache growth of the test itself reached
+# 2.6 MiB on arm64 (CMA) in CI, with nothing leaked.
+check "memory returned (MemFree within 6 MiB)" [ $((free0 - free1)) -lt 6144 ]
 new=$(dmesg | tail -n +$((dmesg_n0 + 1)))
 echo "$new" | grep -E 'tpselftest|WARNING|BUG|Call Trace|leak' | sed 's/^/dmesg: /'
 check "no WARNING/BUG/Call Trace/leak in dmesg" eval '! echo "$new" | grep -q -E "WARNING|BUG:|Call Trace|leak"'

@@ -287,6 +287,31 @@ static void test_alignment(void **state)
 	rig_close(r);
 }
 
+/*
+ * A window clipped by a region start that is not window-aligned is only
+ * aligned like that start: a buffer in it aligned further must not share it
+ * (found by fuzz_pvdma, docs/security.md). The region starts at 0x...4000:
+ * the window is mapped from there, 16 KiB-aligned; a 64 KiB-aligned buffer in
+ * the same window still gets a 64 KiB-aligned device address.
+ */
+static void test_clipped_window_alignment(void **state)
+{
+	const uint64_t r3 = 0x300004000ull;
+	struct rig *r = rig_open(0, 0, 0, 0);
+	uint64_t h1, h2, dva;
+
+	add_region(r, r3, 1 * MiB, RW);
+	dva = map_ok(r, r3, 4096, &h1);
+	assert_int_equal(dva % (16 * KiB), 0);
+	assert_int_equal(stats(r).windows, 1);
+	dva = map_ok(r, r3 + 0xc000, 4096, &h2); /* gpa 0x300010000 */
+	assert_int_equal(dva % (64 * KiB), 0);
+	check_translate(r, dva, r3 + 0xc000, 4096);
+	assert_int_equal(tp_pv_unmap(r->p, h1, 0), TP_PV_OK);
+	assert_int_equal(tp_pv_unmap(r->p, h2, 0), TP_PV_OK);
+	rig_close(r);
+}
+
 static void test_lazy_expiry(void **state)
 {
 	struct rig *r = rig_open(0, 0, 10 * MS, 1 * MiB);
@@ -709,6 +734,7 @@ int main(void)
 		cmocka_unit_test(test_coalescing),
 		cmocka_unit_test(test_refcounts),
 		cmocka_unit_test(test_alignment),
+		cmocka_unit_test(test_clipped_window_alignment),
 		cmocka_unit_test(test_lazy_expiry),
 		cmocka_unit_test(test_byte_cap),
 		cmocka_unit_test(test_mapping_cap),
