@@ -463,7 +463,8 @@ int remote_accept(struct remote *r)
 	return -pthread_create(&r->th, NULL, remote_main, r);
 }
 
-void remote_stop(struct remote *r)
+/* Ends the remote's thread and closes its sockets and vector eventfds. */
+static void remote_end(struct remote *r)
 {
 	if (r->fd >= 0)
 		shutdown(r->fd, SHUT_RDWR);
@@ -472,6 +473,11 @@ void remote_stop(struct remote *r)
 	for (int v = 0; v < NVEC; v++)
 		if (r->efds[v] >= 0)
 			close(r->efds[v]);
+}
+
+void remote_stop(struct remote *r)
+{
+	remote_end(r);
 	if (r->mapped)
 		munmap(r->mapped, r->mapped_size);
 	r->mapped = NULL;
@@ -487,12 +493,7 @@ void remote_stop(struct remote *r)
 void remote_kill(struct remote *r)
 {
 	r->die = true;
-	shutdown(r->fd, SHUT_RDWR);
-	pthread_join(r->th, NULL);
-	close(r->lfd);
-	for (int v = 0; v < NVEC; v++)
-		if (r->efds[v] >= 0)
-			close(r->efds[v]);
+	remote_end(r);
 }
 
 /* ---- thunderpass and the client side ----------------------------------- */
