@@ -8,7 +8,9 @@
  * (or a vfio-pci variant driver), it is in an IOMMU group, the group is
  * viable (every function in it has no driver, vfio-pci, or a driver the
  * kernel lets share a group with VFIO: pci-stub, or pcieport on a bridge)
- * and /dev/vfio/<group> exists.
+ * and the backend has a way in: the iommufd device cdev (sysfs vfio-dev/
+ * vfioN, /dev/vfio/devices/vfioN and /dev/iommu; the backend's default
+ * where the kernel has it) or /dev/vfio/<group>.
  *
  * Reads only; needs no privileges. --root DIR reads DIR/sys and DIR/dev
  * instead of /sys and /dev (tests). Exit: 0, 1 when sysfs cannot be read,
@@ -33,6 +35,7 @@ struct pci_fn {
 	unsigned vendor, device, class_code;
 	int group;               /* -1: none */
 	char driver[64];         /* "" : none */
+	char cdev[32];           /* "vfio3": the iommufd cdev the backend will use; "": none */
 	bool passable;
 	char why[384];
 };
@@ -148,6 +151,35 @@ static void group_viable(int group, char *why, size_t len)
 	closedir(d);
 }
 
+/*
+ * The iommufd cdev the vfio backend opens by default (iommufd=auto): sysfs
+ * names it (vfio-dev/vfioN, Linux >= 6.6 with VFIO_DEVICE_CDEV) and both it
+ * and /dev/iommu exist. Otherwise p->cdev stays "".
+ */
+static void find_cdev(struct pci_fn *p)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+
+	snprintf(dir, sizeof(dir), "%s/sys/bus/pci/devices/%s/vfio-dev", root, p->bdf);
+	snprintf(path, sizeof(path), "%s/dev/iommu", root);
+	if (access(path, F_OK) < 0 || !(d = opendir(dir)))
+		return;
+	while ((e = readdir(d))) {
+		size_t n = strlen(e->d_name);
+
+		if (strncmp(e->d_name, "vfio", 4) || n == 4 || n >= sizeof(p->cdev) ||
+		    strspn(e->d_name + 4, "0123456789") != n - 4)
+			continue;
+		snprintf(path, sizeof(path), "%s/dev/vfio/devices/%s", root, e->d_name);
+		if (access(path, F_OK) == 0)
+			memcpy(p->cdev, e->d_name, n + 1);
+		break;
+	}
+	closedir(d);
+}
+
 static void classify(struct pci_fn *p)
 {
 	char path[PATH_MAX];
@@ -174,14 +206,17 @@ static void classify(struct pci_fn *p)
 	group_viable(p->group, p->why, sizeof(p->why));
 	if (p->why[0])
 		return;
+	find_cdev(p);
 	snprintf(path, sizeof(path), "%s/dev/vfio/%d", root, p->group);
-	if (access(path, F_OK) < 0) {
+	if (!p->cdev[0] && access(path, F_OK) < 0) {
 		snprintf(p->why, sizeof(p->why), "no /dev/vfio/%d (vfio module not loaded?)",
 			 p->group);
 		return;
 	}
 	p->passable = true;
-	snprintf(p->why, sizeof(p->why), "ready: --backend vfio -o device=%s", p->bdf);
+	snprintf(p->why, sizeof(p->why), "ready: --backend vfio -o device=%s%s%s%s", p->bdf,
+		 p->cdev[0] ? " (iommufd, /dev/vfio/devices/" : "", p->cdev,
+		 p->cdev[0] ? ")" : "");
 }
 
 static int read_fn(const char *devices, const char *name, struct pci_fn *p)
@@ -229,6 +264,8 @@ static json_object *fn_json(const struct pci_fn *p)
 			       p->group < 0 ? NULL : json_object_new_int(p->group));
 	json_object_object_add(o, "driver",
 			       p->driver[0] ? json_object_new_string(p->driver) : NULL);
+	json_object_object_add(o, "vfio_cdev",
+			       p->cdev[0] ? json_object_new_string(p->cdev) : NULL);
 	json_object_object_add(o, "passable", json_object_new_boolean(p->passable));
 	json_object_object_add(o, "note", json_object_new_string(p->why));
 	return o;

@@ -5,17 +5,20 @@
  *   thunderpass serve --backend vfio -o device=0000:01:00.0 --socket PATH
  *
  * Opening: sysfs says which IOMMU group the function is in and which driver
- * holds it (vfio-pci, or we stop with what to do); then the legacy VFIO
- * group API: a container (/dev/vfio/vfio) with the type1 IOMMU, the group
- * (/dev/vfio/<group>, which must be viable), the device fd. The iommufd
- * device cdev (/dev/vfio/devices/vfioN, Linux >= 6.6 with VFIO_DEVICE_CDEV)
- * is not used: Debian bookworm's 6.1 has no iommufd, and the group API works
- * on every kernel that has the cdev too. See docs/vfio.md.
+ * holds it (vfio-pci, or we stop with what to do); then either
+ *   - iommufd (iommufd=auto where the kernel has it, or iommufd=on): the
+ *     device cdev (/dev/vfio/devices/vfioN, Linux >= 6.6 with
+ *     VFIO_DEVICE_CDEV) bound to /dev/iommu and attached to an IOAS
+ *     (vfio_iommufd.c), or
+ *   - the legacy VFIO group API (iommufd=off, or no cdev): a container
+ *     (/dev/vfio/vfio) with the type1 IOMMU, the group (/dev/vfio/<group>,
+ *     which must be viable), the device fd.
+ * See docs/vfio.md.
  *
  * DMA: the identity model. Every DMA_MAP'ed region of guest memory with an
- * fd is mapped in the container at IOVA = the client's address (guest
- * physical for QEMU), pinned by the kernel; the device then reaches exactly
- * the mapped guest memory through the host IOMMU.
+ * fd is mapped in the container or IOAS at IOVA = the client's address
+ * (guest physical for QEMU), pinned by the kernel; the device then reaches
+ * exactly the mapped guest memory through the host IOMMU.
  */
 #include <ctype.h>
 #include <dirent.h>
@@ -38,9 +41,12 @@
 
 /* ---- options ------------------------------------------------------------ */
 
+enum vfio_api { VFIO_API_AUTO, VFIO_API_IOMMUFD, VFIO_API_GROUP };
+
 struct vfio_opts {
 	char bdf[16];
 	const char *name;
+	enum vfio_api api;
 };
 
 /* "0000:01:00.0" or "01:00.0" (domain 0): lower-case, checked digit by digit. */
@@ -73,7 +79,7 @@ static int parse_bdf(const char *s, char out[16])
 
 static int parse_opts(const struct tp_backend_opt *opts, size_t nopts, struct vfio_opts *o)
 {
-	bool have_dev = false, have_name = false;
+	bool have_dev = false, have_name = false, have_api = false;
 
 	for (size_t i = 0; i < nopts; i++) {
 		const char *key = opts[i].key ? opts[i].key : "";
@@ -99,8 +105,21 @@ static int parse_opts(const struct tp_backend_opt *opts, size_t nopts, struct vf
 			}
 			o->name = value;
 			have_name = true;
+		} else if (!strcmp(key, "iommufd")) {
+			static const char *const names[] = { "auto", "on", "off" };
+			size_t k = 0;
+
+			while (k < TP_ARRAY_SIZE(names) && strcmp(value, names[k]))
+				k++;
+			if (have_api || k == TP_ARRAY_SIZE(names)) {
+				tp_err(VFIO_WHO, "iommufd=%s: auto (the cdev where the kernel has "
+				       "it), on or off (the group API), once", value);
+				return -EINVAL;
+			}
+			o->api = k == 0 ? VFIO_API_AUTO : k == 1 ? VFIO_API_IOMMUFD : VFIO_API_GROUP;
+			have_api = true;
 		} else {
-			tp_err(VFIO_WHO, "unknown option '%s' (options: device, name)", key);
+			tp_err(VFIO_WHO, "unknown option '%s' (options: device, iommufd, name)", key);
 			return -EINVAL;
 		}
 	}
@@ -135,7 +154,7 @@ static int sysfs_link_name(const char *bdf, const char *what, char *out, size_t 
 }
 
 /* Logs the group's members and their drivers (why a group is not viable). */
-static void log_group(struct vfio_dev *v)
+void vfio_log_group(struct vfio_dev *v)
 {
 	char path[PATH_MAX], drv[64];
 	struct dirent *e;
@@ -190,10 +209,6 @@ static int sysfs_check(struct vfio_dev *v)
 		return -EPROTO;
 	}
 	v->group_id = (int)g;
-	snprintf(path, sizeof(path), SYSFS_PCI "/%s/vfio-dev", v->bdf);
-	if (access(path, F_OK) == 0)
-		tp_info(v->be.name, "the kernel also offers the iommufd device cdev (%s); this "
-				    "backend uses the VFIO group API", path);
 	return 0;
 }
 
@@ -250,7 +265,7 @@ static int iommu_info(struct vfio_dev *v)
 	return 0;
 }
 
-static int open_fd(struct vfio_dev *v, const char *path, const char *hint)
+int vfio_open_node(struct vfio_dev *v, const char *path, const char *hint)
 {
 	int fd = open(path, O_RDWR | O_CLOEXEC);
 
@@ -272,11 +287,10 @@ static int open_fd(struct vfio_dev *v, const char *path, const char *hint)
 static int open_vfio(struct vfio_dev *v)
 {
 	struct vfio_group_status st = { .argsz = sizeof(st) };
-	struct vfio_device_info info = { .argsz = sizeof(info) };
 	char path[64];
 	int type, rc;
 
-	v->container = open_fd(v, "/dev/vfio/vfio", "is the vfio module loaded?");
+	v->container = vfio_open_node(v, "/dev/vfio/vfio", "is the vfio module loaded?");
 	if (v->container < 0)
 		return v->container;
 	if (ioctl(v->container, VFIO_GET_API_VERSION) != VFIO_API_VERSION) {
@@ -295,7 +309,7 @@ static int open_vfio(struct vfio_dev *v)
 		return -EOPNOTSUPP;
 	}
 	snprintf(path, sizeof(path), "/dev/vfio/%d", v->group_id);
-	v->group = open_fd(v, path, "is vfio-pci bound?");
+	v->group = vfio_open_node(v, path, "is vfio-pci bound?");
 	if (v->group < 0)
 		return v->group;
 	if (ioctl(v->group, VFIO_GROUP_GET_STATUS, &st) < 0) {
@@ -306,7 +320,7 @@ static int open_vfio(struct vfio_dev *v)
 	if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE)) {
 		tp_err(v->be.name, "IOMMU group %d is not viable: every device in it must be bound "
 				   "to vfio-pci or have no driver:", v->group_id);
-		log_group(v);
+		vfio_log_group(v);
 		return -EBUSY;
 	}
 	if (ioctl(v->group, VFIO_GROUP_SET_CONTAINER, &v->container) < 0 ||
@@ -327,6 +341,17 @@ static int open_vfio(struct vfio_dev *v)
 		       rc == -EBUSY ? " (another process has the device open)" : "");
 		return rc;
 	}
+	tp_info(v->be.name, "%s in IOMMU group %d, %s container", v->bdf, v->group_id,
+		type == VFIO_TYPE1v2_IOMMU ? "type1v2" : "type1");
+	return 0;
+}
+
+/* What the device fd says of itself, however it was opened. */
+static int device_info(struct vfio_dev *v)
+{
+	struct vfio_device_info info = { .argsz = sizeof(info) };
+	int rc;
+
 	if (ioctl(v->device, VFIO_DEVICE_GET_INFO, &info) < 0) {
 		rc = -errno;
 		tp_err(v->be.name, "VFIO_DEVICE_GET_INFO: %s", strerror(-rc));
@@ -341,9 +366,28 @@ static int open_vfio(struct vfio_dev *v)
 	v->dev_flags = info.flags;
 	v->num_regions = info.num_regions;
 	v->num_irqs = info.num_irqs;
-	tp_info(v->be.name, "%s in IOMMU group %d, %s container", v->bdf, v->group_id,
-		type == VFIO_TYPE1v2_IOMMU ? "type1v2" : "type1");
 	return 0;
+}
+
+/* iommufd where asked for or (auto) where the kernel offers it, else groups. */
+static int open_device(struct vfio_dev *v, enum vfio_api api)
+{
+	char cdev[32] = "";
+	int why = api == VFIO_API_GROUP ? 0 : vfio_iommufd_available(v->bdf, cdev, sizeof(cdev));
+	int rc;
+
+	if (api != VFIO_API_GROUP && !why) {
+		rc = vfio_iommufd_open(v, cdev);
+	} else if (api == VFIO_API_IOMMUFD) {
+		tp_err(v->be.name, "iommufd=on: %s",
+		       why == -ENXIO ? "no /dev/iommu (a kernel without CONFIG_IOMMUFD)"
+		       : "the kernel offers no vfio device cdev for it (Linux >= 6.6 with "
+			 "CONFIG_VFIO_DEVICE_CDEV: /dev/vfio/devices/vfioN)");
+		return -EOPNOTSUPP;
+	} else {
+		rc = open_vfio(v);
+	}
+	return rc ? rc : device_info(v);
 }
 
 static void log_iommu(struct vfio_dev *v)
@@ -357,8 +401,10 @@ static void log_iommu(struct vfio_dev *v)
 				      v->iova[i].end);
 	if (v->have_dma_avail)
 		snprintf(avail, sizeof(avail), ", up to %u mappings", v->dma_avail);
-	tp_info(v->be.name, "IOMMU: identity (IOVA = guest physical), page sizes %#" PRIx64
-		"%s, IOVA ranges%s", v->iova_pgsizes, avail, n ? ranges : " (not reported)");
+	tp_info(v->be.name, "IOMMU: identity (IOVA = guest physical) in the %s, %s %#" PRIx64
+		"%s, IOVA ranges%s", v->iommufd >= 0 ? "IOAS" : "container",
+		v->iommufd >= 0 ? "IOVA alignment" : "page sizes", v->iova_pgsizes, avail,
+		n ? ranges : " (not reported)");
 }
 
 /* ---- DMA ------------------------------------------------------------------ */
@@ -408,14 +454,18 @@ static int vfio_dma_map(struct tp_backend *be, const struct tp_dma_region *r)
 	m.vaddr = (uint64_t)(uintptr_t)r->vaddr;
 	m.iova = r->iova;
 	m.size = r->size;
-	if (ioctl(v->container, VFIO_IOMMU_MAP_DMA, &m) < 0) {
-		rc = -errno;
+	if (v->iommufd >= 0)
+		rc = vfio_iommufd_map(v, r);
+	else
+		rc = ioctl(v->container, VFIO_IOMMU_MAP_DMA, &m) < 0 ? -errno : 0;
+	if (rc) {
 		tp_err(be->name, "DMA map [%#" PRIx64 " +%#" PRIx64 "]: %s%s", r->iova, r->size,
 		       strerror(-rc),
 		       rc == -ENOMEM ? " (pinning guest memory: raise the locked-memory limit, "
 				       "ulimit -l / LimitMEMLOCK=, or run with CAP_IPC_LOCK)"
 		       : rc == -ENOSPC ? " (the kernel's mapping limit, vfio_iommu_type1 "
 					 "dma_entry_limit, is reached)"
+		       : rc == -EPROTO ? " (the kernel moved a fixed IOVA)"
 		       : rc == -EEXIST ? " (overlaps a live mapping)" : "");
 		return rc;
 	}
@@ -424,25 +474,38 @@ static int vfio_dma_map(struct tp_backend *be, const struct tp_dma_region *r)
 	return 0;
 }
 
+/* The kernel's unmap of r: 0 with *done, the bytes it unmapped, or -errno. */
+static int iommu_unmap(struct vfio_dev *v, const struct tp_dma_region *r, uint64_t *done)
+{
+	struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u) };
+
+	if (v->iommufd >= 0)
+		return vfio_iommufd_unmap(v, r, done);
+	u.iova = r->iova;
+	u.size = r->size;
+	if (ioctl(v->container, VFIO_IOMMU_UNMAP_DMA, &u) < 0)
+		return -errno;
+	*done = u.size;
+	return 0;
+}
+
 static int vfio_dma_unmap(struct tp_backend *be, const struct tp_dma_region *r)
 {
 	struct vfio_dev *v = vfio_of(be);
-	struct vfio_iommu_type1_dma_unmap u = { .argsz = sizeof(u) };
+	uint64_t done = 0;
 	int rc;
 
 	if (!r || !dma_mappable(r))
 		return 0;
-	u.iova = r->iova;
-	u.size = r->size;
-	if (ioctl(v->container, VFIO_IOMMU_UNMAP_DMA, &u) < 0) {
-		rc = -errno;
+	rc = iommu_unmap(v, r, &done);
+	if (rc) {
 		tp_err(be->name, "DMA unmap [%#" PRIx64 " +%#" PRIx64 "]: %s", r->iova, r->size,
 		       strerror(-rc));
 		return rc;
 	}
-	if (u.size != r->size)
+	if (done != r->size)
 		tp_warn(be->name, "DMA unmap [%#" PRIx64 " +%#" PRIx64 "]: the kernel unmapped "
-			"%#llx bytes", r->iova, r->size, (unsigned long long)u.size);
+			"%#" PRIx64 " bytes", r->iova, r->size, done);
 	if (v->dma_live)
 		v->dma_live--;
 	v->dma_bytes -= TP_MIN(v->dma_bytes, r->size);
@@ -453,10 +516,13 @@ static int vfio_dma_unmap(struct tp_backend *be, const struct tp_dma_region *r)
 
 static void vfio_free(struct vfio_dev *v)
 {
-	/* Closing the device fd turns its interrupts off and the container's
-	 * close unmaps (unpins) all guest memory. */
+	/* Closing the device fd turns its interrupts off (and unbinds it from the
+	 * iommufd); the container's or iommufd's close unmaps (unpins) all guest
+	 * memory. */
 	if (v->device >= 0)
 		close(v->device);
+	if (v->iommufd >= 0)
+		close(v->iommufd);
 	if (v->group >= 0)
 		close(v->group);
 	if (v->container >= 0)
@@ -489,7 +555,7 @@ static const struct tp_backend_ops vfio_ops = {
 
 static int vfio_create(const struct tp_backend_opt *opts, size_t nopts, struct tp_backend **out)
 {
-	struct vfio_opts o = { .name = NULL };
+	struct vfio_opts o = { .name = NULL, .api = VFIO_API_AUTO };
 	struct vfio_dev *v;
 	int rc;
 
@@ -506,7 +572,7 @@ static int vfio_create(const struct tp_backend_opt *opts, size_t nopts, struct t
 		tp_err(VFIO_WHO, "out of memory");
 		return -ENOMEM;
 	}
-	v->container = v->group = v->device = -1;
+	v->container = v->group = v->device = v->iommufd = -1;
 	v->be.ops = &vfio_ops;
 	memcpy(v->bdf, o.bdf, sizeof(v->bdf));
 	snprintf(v->be.name, sizeof(v->be.name), "%s", o.name ? o.name : o.bdf);
@@ -516,7 +582,7 @@ static int vfio_create(const struct tp_backend_opt *opts, size_t nopts, struct t
 
 	rc = sysfs_check(v);
 	if (!rc)
-		rc = open_vfio(v);
+		rc = open_device(v, o.api);
 	if (!rc)
 		rc = vfio_regions_probe(v);
 	if (!rc)
@@ -539,7 +605,9 @@ static const char *const vfio_syscalls[] = { "ioctl", "pread64", "pwrite64", NUL
 const struct tp_backend_type tp_backend_vfio = {
 	.name = "vfio",
 	.help = "a PCI function bound to vfio-pci (Linux); device=BDF (e.g. 0000:01:00.0, "
-		"see thunderpass list), name=NAME (log prefix, default the BDF)",
+		"see thunderpass list), iommufd=auto|on|off (the iommufd cdev where the "
+		"kernel has it, default; or the VFIO group API), name=NAME (log prefix, "
+		"default the BDF)",
 	.create = vfio_create,
 	.syscalls = vfio_syscalls,
 };

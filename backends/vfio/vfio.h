@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The vfio backend (Linux): a real PCI function bound to vfio-pci, opened
- * through the kernel's VFIO group API (/dev/vfio/vfio + /dev/vfio/<group>).
+ * through the kernel's iommufd device cdev (/dev/iommu + /dev/vfio/devices/
+ * vfioN) where the kernel has it, else its VFIO group API (/dev/vfio/vfio +
+ * /dev/vfio/<group>).
  *
  *   vfio.c       options, opening (sysfs checks, container, group, device),
  *                the IOMMU (DMA map/unmap at IOVA = guest physical), the ops
+ *   vfio_iommufd.c  the iommufd path: cdev, bind, IOAS, IOAS map/unmap
  *   vfio_io.c    regions: what each is, which ranges the client may map
  *                (the device fd at the region's offset), trapped accesses
  *                and config space through pread/pwrite
@@ -22,6 +25,7 @@
 #define TP_BACKEND_VFIO_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <linux/vfio.h>
@@ -75,6 +79,9 @@ struct vfio_dev {
 	char bdf[16];           /* 0000:01:00.0 */
 	int group_id;
 	int container, group, device;
+	/* The iommufd path (iommufd >= 0): container and group stay -1. */
+	int iommufd;
+	uint32_t ioas_id, bound_devid; /* IOMMU_IOAS_ALLOC, VFIO_DEVICE_BIND_IOMMUFD */
 	uint32_t dev_flags;     /* VFIO_DEVICE_FLAGS_* */
 	uint32_t num_regions, num_irqs;
 	uint16_t vendor, devid;
@@ -121,6 +128,26 @@ int vfio_mappable_areas(struct vfio_region *r, uint32_t index, const struct vfio
 			uint64_t page);
 /* The IOVA ranges capability of VFIO_IOMMU_GET_INFO (buf of len bytes). */
 int vfio_parse_iommu_caps(const void *buf, uint32_t len, struct vfio_dev *v, const char **why);
+
+/* vfio.c: shared by the two ways of opening. */
+/* open(path, O_RDWR); a failure is logged with hint or what EACCES/EBUSY mean. */
+int vfio_open_node(struct vfio_dev *v, const char *path, const char *hint);
+/* Logs each member of the device's IOMMU group and its driver. */
+void vfio_log_group(struct vfio_dev *v);
+
+/* vfio_iommufd.c */
+/* The vfio device's name in sysfs ("vfio3"); -ENOENT: none. */
+int vfio_cdev_name(const char *bdf, char *out, size_t len);
+/* 0: the kernel offers this device as /dev/vfio/devices/<cdev> and /dev/iommu
+ * exists; -ENOENT no vfio device in sysfs, -ENODEV no cdev node (Linux < 6.6
+ * or no VFIO_DEVICE_CDEV), -ENXIO no /dev/iommu (no IOMMUFD). Not logged. */
+int vfio_iommufd_available(const char *bdf, char *cdev, size_t len);
+/* Opens cdev, binds it to a new iommufd, attaches it to a new IOAS. */
+int vfio_iommufd_open(struct vfio_dev *v, const char *cdev);
+/* IOMMU_IOAS_MAP at IOVA = r->iova; -errno, not logged (the caller does). */
+int vfio_iommufd_map(struct vfio_dev *v, const struct tp_dma_region *r);
+/* IOMMU_IOAS_UNMAP of r; *done: the bytes the kernel unmapped. Not logged. */
+int vfio_iommufd_unmap(struct vfio_dev *v, const struct tp_dma_region *r, uint64_t *done);
 
 /* vfio_io.c */
 int vfio_regions_probe(struct vfio_dev *v);

@@ -13,7 +13,9 @@
  *
  * Reset: VFIO_DEVICE_RESET where the kernel has a method (FLR, PM reset, or
  * a bus reset when the device is alone on its bus), else a hot reset of the
- * bus when every function it would reset is in our group. Interrupts are
+ * bus when every function it would reset is ours: in our group (the group
+ * path proves it with the group's fd), or owned by our iommufd (the cdev
+ * path: the kernel checks it, the fd array is empty). Interrupts are
  * disabled first: a reset clears the device's MSI/MSI-X enables, and QEMU
  * disables and re-enables them around its DEVICE_RESET anyway.
  */
@@ -29,6 +31,7 @@
 
 #include "util.h"
 #include "vfio.h"
+#include "vfio_uapi.h"
 
 #define VFIO_MAX_VECTORS 2048u
 #define MAX_HOT_RESET_DEVICES 64u
@@ -273,10 +276,34 @@ int vfio_irq_mask(struct tp_backend *be, uint32_t index, uint32_t start, uint32_
 /* ---- reset ------------------------------------------------------------------ */
 
 /*
- * The functions a bus reset would reach: 0 when all of them are in our
- * group, -EBUSY (with *other set) when one is not, -ENODEV/-ENOTTY when the
- * kernel has no bus reset for this device.
+ * The functions a bus reset would reach: 0 when all of them are ours (in
+ * our group; through a cdev, owned by our iommufd), -EBUSY (with *other
+ * set) when one is not, -ENODEV/-ENOTTY when the kernel has no bus reset
+ * for this device.
  */
+/*
+ * A cdev's INFO answer names devids (the first word of each entry): ours,
+ * VFIO_PCI_DEVID_OWNED (in a group our iommufd holds) or NOT_OWNED, and
+ * FLAG_DEV_ID_OWNED says every one is ours.
+ */
+static int hot_reset_owned_by_iommufd(const struct vfio_pci_hot_reset_info *info, char *other,
+				      size_t olen)
+{
+	if (info->flags & VFIO_PCI_HOT_RESET_FLAG_DEV_ID_OWNED)
+		return 0;
+	snprintf(other, olen, "a function this iommufd does not own");
+	for (uint32_t i = 0; i < info->count; i++) {
+		const struct vfio_pci_dependent_device *d = &info->devices[i];
+
+		if (d->group_id == (uint32_t)VFIO_PCI_DEVID_NOT_OWNED) {
+			snprintf(other, olen, "%04x:%02x:%02x.%u (not owned by this iommufd)",
+				 d->segment, d->bus, d->devfn >> 3, d->devfn & 7);
+			break;
+		}
+	}
+	return -EBUSY;
+}
+
 static int hot_reset_scope(struct vfio_dev *v, uint32_t *n, char *other, size_t olen)
 {
 	struct vfio_pci_hot_reset_info *info;
@@ -305,6 +332,11 @@ static int hot_reset_scope(struct vfio_dev *v, uint32_t *n, char *other, size_t 
 		return -EPROTO;
 	}
 	*n = info->count;
+	if (info->flags & VFIO_PCI_HOT_RESET_FLAG_DEV_ID) {
+		rc = hot_reset_owned_by_iommufd(info, other, olen);
+		free(info);
+		return rc;
+	}
 	for (uint32_t i = 0; i < info->count; i++) {
 		const struct vfio_pci_dependent_device *d = &info->devices[i];
 
@@ -321,7 +353,8 @@ static int hot_reset_scope(struct vfio_dev *v, uint32_t *n, char *other, size_t 
 
 static int hot_reset(struct vfio_dev *v)
 {
-	/* The header and one group fd: ours. */
+	/* The header and one group fd: ours; through a cdev, no fd (the kernel
+	 * checks our iommufd's ownership itself). */
 	uint8_t buf[sizeof(struct vfio_pci_hot_reset) + sizeof(int32_t)];
 	struct vfio_pci_hot_reset h = { .argsz = sizeof(buf), .count = 1 };
 	int32_t gfd = v->group;
@@ -342,6 +375,10 @@ static int hot_reset(struct vfio_dev *v)
 				"reset nor a bus reset for it (%s)", strerror(-rc));
 		return -ENOTTY;
 	}
+	if (v->iommufd >= 0) {
+		h.argsz = sizeof(h);
+		h.count = 0;
+	}
 	memcpy(buf, &h, sizeof(h));
 	memcpy(buf + sizeof(h), &gfd, sizeof(gfd));
 	if (ioctl(v->device, VFIO_DEVICE_PCI_HOT_RESET, buf) < 0) {
@@ -361,8 +398,14 @@ const char *vfio_reset_method(const struct vfio_dev *v)
 	if (v->dev_flags & VFIO_DEVICE_FLAGS_RESET)
 		return "function reset (VFIO_DEVICE_RESET: FLR, PM or bus, the kernel's choice)";
 	switch (hot_reset_scope((struct vfio_dev *)v, &n, other, sizeof(other))) {
-	case 0: return "hot reset of the bus (every function on it is in this group)";
-	case -EBUSY: return "none: a bus reset would reach a function outside this group";
+	case 0:
+		return v->iommufd >= 0 ? "hot reset of the bus (every function on it is owned "
+					 "by this iommufd)"
+		       : "hot reset of the bus (every function on it is in this group)";
+	case -EBUSY:
+		return v->iommufd >= 0 ? "none: a bus reset would reach a function this iommufd "
+					 "does not own"
+		       : "none: a bus reset would reach a function outside this group";
 	default: return "none: no FLR, PM or bus reset";
 	}
 }

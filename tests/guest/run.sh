@@ -20,6 +20,9 @@
 #                           e.g. "-device edu,bus=rp0" (repeatable)
 #   --qemu-arg ARG          one more QEMU argument, in every mode (repeatable)
 #   --append ARGS           more kernel command line (e.g. tp.iters=1000 for a test)
+#   --kernel FILE           the guest kernel (default the testbed's Debian kernel for
+#                           --arch); e.g. the test bed's own iommufd kernel
+#                           (tests/guest/kernel.sh), which has no modules
 #   --modules "a b"         kernel modules for /init to load (with their dependencies)
 #   --modules-late "a b"    kernel modules copied (with their dependencies) but not
 #                           loaded: the test loads them (modprobe), e.g. after pvdma
@@ -59,7 +62,7 @@ die() { echo "run.sh: $*" >&2; exit 2; }
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 
 arch=x86_64 test='' timeout=120 keep='' log='' quiet='' smp=1 append='' modules='' cpu='' no_device=''
-modules_late=''
+modules_late='' kernel_arg=''
 server=${TP_SERVER:-$top/build/thunderpass}
 mode=server
 pvdma=''
@@ -78,6 +81,7 @@ while [ $# -gt 0 ]; do
 	--qemu-device) mode=none; read -r -a w <<< "$2"; qemu_dev+=("${w[@]}"); shift ;;
 	--qemu-arg) qemu_extra+=("$2"); shift ;;
 	--append) append="$append $2"; shift ;;
+	--kernel) kernel_arg=$2; shift ;;
 	--modules) modules="$modules $2"; shift ;;
 	--modules-late) modules_late="$modules_late $2"; shift ;;
 	--file) files+=("$2"); shift ;;
@@ -130,6 +134,10 @@ if [ $arch = x86_64 ]; then
 		fi
 	fi
 	[ -s "$vmlinux" ] && kernel=$vmlinux
+fi
+if [ -n "$kernel_arg" ]; then
+	[ -s "$kernel_arg" ] || die "no kernel '$kernel_arg'"
+	kernel=$kernel_arg
 fi
 if [ $mode = server ]; then
 	[ -x "$server" ] || die "no server binary '$server' (meson setup build && meson compile -C build)"

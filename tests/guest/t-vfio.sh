@@ -10,19 +10,25 @@
 #   edu-pair  two edu functions in one slot and one IOMMU group: both bound, the first
 #             served; reset with a hot reset of the bus (VFIO_DEVICE_PCI_HOT_RESET)
 #   nvme      QEMU's NVMe controller (1b36:0010), tp-vfio-nvme: MSI-X; reset by FLR
+# Kernel command line tp.api=
+#   group     (Debian's kernel: VFIO has no cdev) the backend uses the group API
+#   iommufd   (the test bed's kernel, tests/guest/kernel.sh) the backend's default opens
+#             the iommufd device cdev; the edu case then serves it once more with
+#             iommufd=off, the group API of the same kernel
 #
 # /bin holds thunderpass, the client and the shared libraries they need (the host's
 # bookworm glibc is the guest's), with the dynamic loader linked into /lib64.
 set -u
 case_=$(cmdline_arg case edu)
+api=$(cmdline_arg api group)
 case $case_ in
 edu | edu-pair) id=1234:11e8 client=tp-vfio-edu irq=msi ;;
 nvme) id=1b36:0010 client=tp-vfio-nvme irq=msix ;;
 *) result_fail "unknown tp.case=$case_" ;;
 esac
-echo "=== vfio backend test: $case_ ($id, $client)"
+echo "=== vfio backend test: $case_ ($id, $client), $api API"
 
-dmesg_has_dmar_fault() { dmesg | grep -qi "DMAR.*fault"; }
+dmar_faults() { dmesg | grep -ci "DMAR.*fault" || true; }
 
 step "libraries"
 mkdir -p /lib64 /run
@@ -50,11 +56,26 @@ n=50
 while [ "$(pci_driver "$dev")" != vfio-pci ] && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
 check_str "$bdf driver" "$(pci_driver "$dev")" vfio-pci
 check "/dev/vfio/$group is a character device" test -c "/dev/vfio/$group"
+cdev=
+if [ "$api" = iommufd ]; then
+	cdev=$(ls "$dev/vfio-dev" 2> /dev/null | head -n 1)
+	check "sysfs names the vfio cdev of $bdf ($cdev)" test -n "$cdev"
+	check "/dev/vfio/devices/$cdev is a character device" test -c "/dev/vfio/devices/$cdev"
+	check "/dev/iommu is a character device" test -c /dev/iommu
+else
+	# (Linux 6.1 names a vfio-dev device in sysfs too, with no cdev behind it.)
+	check "no vfio device cdevs on this kernel" test ! -e /dev/vfio/devices
+fi
 
 step "list after binding"
 thunderpass list > /tmp/list1 || fail "thunderpass list failed"
 grep "^$bdf " /tmp/list1 | sed 's/^/list| /'
 check "list: $bdf can be passed" grep -q "^$bdf .* yes  *ready" /tmp/list1
+if [ -n "$cdev" ]; then
+	check "list: through the iommufd cdev" grep -q "^$bdf .* yes  *ready: .*(iommufd, /dev/vfio/devices/$cdev)" /tmp/list1
+else
+	check "list: no iommufd" sh -c "! grep -q '^$bdf .*iommufd' /tmp/list1"
+fi
 if [ "$case_" = edu-pair ]; then
 	dev2=$(pci_find "$id" 2) || result_fail "no second edu function (edu-pair)"
 	bdf2=$(pci_bdf "$dev2")
@@ -63,63 +84,98 @@ if [ "$case_" = edu-pair ]; then
 	check "list: the second edu can be passed too" grep -q "^$bdf2 .* yes  *ready" /tmp/list1
 fi
 
-step "serve"
-mkdir -p -m 700 /run/tp
-sock=/run/tp/dev.sock
-thunderpass serve --backend vfio -o "device=$bdf" --socket "$sock" --log-level info \
-	> /tmp/server.log 2>&1 &
-spid=$!
-n=100
-while [ ! -S "$sock" ] && kill -0 "$spid" 2> /dev/null && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
-if [ ! -S "$sock" ]; then
+# serve_and_drive LABEL [BACKEND-OPTION]: serve $bdf, run the client through the
+# server, stop the server and check its log.
+serve_and_drive() {
+	label=$1 opt=${2:-}
+	step "serve ($label)"
+	mkdir -p -m 700 /run/tp
+	sock=/run/tp/dev.sock
+	thunderpass serve --backend vfio -o "device=$bdf" ${opt:+-o "$opt"} --socket "$sock" --log-level info \
+		> /tmp/server.log 2>&1 &
+	spid=$!
+	n=100
+	while [ ! -S "$sock" ] && kill -0 "$spid" 2> /dev/null && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+	if [ ! -S "$sock" ]; then
+		sed 's/^/server| /' /tmp/server.log
+		result_fail "the server did not create $sock"
+	fi
+
+	step "client ($label)"
+	faults0=$(dmar_faults)
+	t0=$(uptime_s)
+	crc=0
+	"$client" "$sock" > /tmp/client.log 2>&1 || crc=$?
+	t1=$(uptime_s)
+	sed 's/^/client| /' /tmp/client.log
+	echo "client ran from ${t0}s to ${t1}s"
+	check_dec "$client exit status" "$crc" 0
+	check "$client: PASS" grep -q "^$client: PASS" /tmp/client.log
+
+	step "stop the server ($label)"
+	kill -TERM "$spid"
+	src=0
+	wait "$spid" || src=$?
 	sed 's/^/server| /' /tmp/server.log
-	result_fail "the server did not create $sock"
-fi
+	check_dec "server exit status after SIGTERM" "$src" 0
+	check "server removed its socket" test ! -e "$sock"
+	check "server: vfio backend opened $bdf" grep -q "$bdf in IOMMU group $group" /tmp/server.log
+	if grep -q "no seccomp filter in this build" /tmp/server.log; then
+		echo "server: a sanitizer build, no seccomp filter"
+	else
+		check "server: under its seccomp filter" grep -q "seccomp filter installed" /tmp/server.log
+	fi
+	check "server: no sanitizer report" sh -c "! grep -q -E 'ERROR: AddressSanitizer|runtime error:' /tmp/server.log"
+	check "server: BAR0 offered for mapping" grep -q "BAR0: .*, mapped \[" /tmp/server.log
+	# Interrupts went from the kernel straight to the client's eventfds: the core relayed none.
+	check "server: no interrupt relayed through the server" \
+		grep -q "session stats .*irqs_msix=0 irqs_msi=0 irqs_intx=0 " /tmp/server.log
+	check "server: the session ended with a reset" grep -q "session stats .*resets=[1-9]" /tmp/server.log
+	check "server: no reset failed" sh -c "! grep -q -E '(warn|error): .*(reset|RESET)' /tmp/server.log"
+	case $case_ in
+	edu)
+		check "server: reset by VFIO_DEVICE_RESET" grep -q "reset: function reset" /tmp/server.log
+		# The DMA from unmapped memory was stopped by the (virtual) IOMMU; the guest kernel saw it.
+		dmesg | grep -i "DMAR.*fault" | tail -n 2 | sed 's/^/dmesg| /'
+		check "the IOMMU reported the blocked DMA (DMAR fault)" test "$(dmar_faults)" -gt "$faults0"
+		;;
+	edu-pair)
+		check "server: reset by a hot reset of the bus" grep -q "reset: hot reset of the bus" /tmp/server.log
+		;;
+	nvme)
+		check "server: reset by VFIO_DEVICE_RESET" grep -q "reset: function reset" /tmp/server.log
+		check "server: MSI-X table and PBA trapped" grep -q "MSI-X: .* (trapped" /tmp/server.log
+		;;
+	esac
 
-step "client"
-t0=$(uptime_s)
-crc=0
-"$client" "$sock" > /tmp/client.log 2>&1 || crc=$?
-t1=$(uptime_s)
-sed 's/^/client| /' /tmp/client.log
-echo "client ran from ${t0}s to ${t1}s"
-check_dec "$client exit status" "$crc" 0
-check "$client: PASS" grep -q "^$client: PASS" /tmp/client.log
+	case $label in
+	iommufd)
+		check "server: opened through the iommufd cdev" \
+			grep -q "iommufd: /dev/vfio/devices/$cdev bound as devid" /tmp/server.log
+		check "server: DMA mapped in an IOAS" grep -q "IOMMU: identity .* in the IOAS" /tmp/server.log
+		;;
+	group)
+		check "server: opened through the group API" grep -q "type1v2 container" /tmp/server.log
+		check "server: DMA mapped in the container" \
+			grep -q "IOMMU: identity .* in the container" /tmp/server.log
+		;;
+	esac
+}
 
-step "stop the server"
-kill -TERM "$spid"
-src=0
-wait "$spid" || src=$?
-sed 's/^/server| /' /tmp/server.log
-check_dec "server exit status after SIGTERM" "$src" 0
-check "server removed its socket" test ! -e "$sock"
-check "server: vfio backend opened $bdf" grep -q "$bdf in IOMMU group $group" /tmp/server.log
-if grep -q "no seccomp filter in this build" /tmp/server.log; then
-	echo "server: a sanitizer build, no seccomp filter"
+if [ "$api" = iommufd ]; then
+	serve_and_drive iommufd
+	# The same kernel's group API, chosen by the option.
+	[ "$case_" = edu ] && serve_and_drive group iommufd=off
 else
-	check "server: under its seccomp filter" grep -q "seccomp filter installed" /tmp/server.log
+	# iommufd=on where the kernel has no cdev: refused, saying what is missing.
+	step "iommufd=on on a kernel without the cdev"
+	rc=0
+	thunderpass serve --backend vfio -o "device=$bdf" -o iommufd=on --socket /tmp/none.sock \
+		> /tmp/on.log 2>&1 || rc=$?
+	sed 's/^/server| /' /tmp/on.log
+	check_dec "iommufd=on without a cdev: exit status" "$rc" 1
+	check "iommufd=on without a cdev: says why" grep -q "iommufd=on: the kernel offers no vfio device cdev for it" /tmp/on.log
+	serve_and_drive group
 fi
-check "server: no sanitizer report" sh -c "! grep -q -E 'ERROR: AddressSanitizer|runtime error:' /tmp/server.log"
-check "server: BAR0 offered for mapping" grep -q "BAR0: .*, mapped \[" /tmp/server.log
-# Interrupts went from the kernel straight to the client's eventfds: the core relayed none.
-check "server: no interrupt relayed through the server" \
-	grep -q "session stats .*irqs_msix=0 irqs_msi=0 irqs_intx=0 " /tmp/server.log
-check "server: the session ended with a reset" grep -q "session stats .*resets=[1-9]" /tmp/server.log
-check "server: no reset failed" sh -c "! grep -q -E '(warn|error): .*(reset|RESET)' /tmp/server.log"
-case $case_ in
-edu)
-	check "server: reset by VFIO_DEVICE_RESET" grep -q "reset: function reset" /tmp/server.log
-	# The DMA from unmapped memory was stopped by the (virtual) IOMMU; the guest kernel saw it.
-	dmesg | grep -i "DMAR.*fault" | head -n 2 | sed 's/^/dmesg| /'
-	check "the IOMMU reported the blocked DMA (DMAR fault)" dmesg_has_dmar_fault
-	;;
-edu-pair)
-	check "server: reset by a hot reset of the bus" grep -q "reset: hot reset of the bus" /tmp/server.log
-	;;
-nvme)
-	check "server: reset by VFIO_DEVICE_RESET" grep -q "reset: function reset" /tmp/server.log
-	check "server: MSI-X table and PBA trapped" grep -q "MSI-X: .* (trapped" /tmp/server.log
-	;;
-esac
 
 result_pass

@@ -42,7 +42,8 @@ MS=$(security_mirror)
 HOST_PACKAGES="build-essential meson ninja-build pkg-config libcmocka-dev libjson-c-dev
  clang llvm libclang-rt-14-dev gcc-aarch64-linux-gnu libc6-dev-arm64-cross
  busybox-static bc curl xz-utils cpio python3 ca-certificates
- libelf1 libseccomp-dev"
+ libelf1 libseccomp-dev
+ flex bison libelf-dev libssl-dev"
 
 if [ "${1:-}" = --host-packages ]; then
 	# shellcheck disable=SC2086

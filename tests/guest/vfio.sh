@@ -1,7 +1,8 @@
 #!/bin/bash
 # The vfio backend against the kernel's real VFIO (part of make guest / make check).
 #
-#   vfio.sh [--case edu|edu-pair|nvme] [--server PATH] [run.sh options...]
+#   vfio.sh [--case edu|edu-pair|nvme] [--api group|iommufd] [--server PATH]
+#           [run.sh options...]
 #
 # An x86_64 q35 guest under QEMU 11 TCG with a virtual Intel IOMMU (interrupt
 # remapping on) is the host: inside it a QEMU device behind a PCIe root port is bound
@@ -17,6 +18,16 @@
 #   --case nvme      QEMU's NVMe controller: the MSI-X table and PBA kept out of the
 #                    mapped BAR, MSI-X vectors added one at a time, admin and I/O
 #                    queues over DMA, an FLR (tests/vfio/nvme_client.c)
+#   --api group      (default) on Debian's bookworm kernel, whose VFIO has only the
+#                    group/container API: the backend's default (iommufd=auto) finds
+#                    no cdev and uses the group API
+#   --api iommufd    on the test bed's own kernel (tests/guest/kernel.sh: Linux 6.12
+#                    with IOMMUFD and VFIO_DEVICE_CDEV, built and cached on first use):
+#                    the backend's default opens the device cdev, binds it to
+#                    /dev/iommu and maps DMA in an IOAS; the edu case also runs the
+#                    client once more against iommufd=off (the group API on the same
+#                    kernel). First checks the iommufd ABI numbers the backend was
+#                    built with against that kernel's uapi headers (tp-uapi-dump)
 #   --server PATH    thunderpass binary (default $TP_SERVER or build/thunderpass)
 # Other options go to tests/guest/run.sh (e.g. --keep DIR, --timeout S).
 #
@@ -29,11 +40,12 @@ top=$(cd "$here/../.." && pwd)
 
 die() { echo "vfio.sh: $*" >&2; exit 2; }
 server=${TP_SERVER:-$top/build/thunderpass}
-case_=edu
+case_=edu api=group
 args=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--case) case_=$2; shift ;;
+	--api) api=$2; shift ;;
 	--server) server=$2; shift ;;
 	*) args+=("$1") ;;
 	esac
@@ -55,6 +67,31 @@ nvme)
 		--qemu-device "-device nvme,drive=nul,serial=tp-vfio,bus=rp0")
 	;;
 *) die "--case is edu, edu-pair or nvme" ;;
+esac
+# The guest kernel: Debian's (group API only; VFIO as modules), or the test bed's own.
+kargs=(--modules "vfio vfio_iommu_type1 vfio-pci")
+suffix=
+case $api in
+group) ;;
+iommufd)
+	kdir=$("$here/kernel.sh") || die "the test bed's iommufd kernel (tests/guest/kernel.sh) failed"
+	# The ABI the backend was built with (backends/vfio/vfio_uapi.h, printed by
+	# tp-uapi-dump) against the same program built on that kernel's uapi headers.
+	dump=$top/build/tests/vfio/tp-uapi-dump
+	[ -x "$dump" ] || die "no '$dump' (ninja -C build)"
+	kdump=$(mktemp "${TMPDIR:-/tmp}/tp-kdump.XXXXXX")
+	cc -DTP_UAPI_KERNEL -isystem "$kdir/include" -o "$kdump" "$top/tests/vfio/uapi_dump.c" ||
+		{ rm -f "$kdump"; die "tests/vfio/uapi_dump.c does not build on $kdir/include"; }
+	if ! diff -u <("$kdump") <("$dump") >&2; then
+		rm -f "$kdump"
+		die "backends/vfio/vfio_uapi.h differs from the uapi headers of Linux $(cat "$kdir/KVER")"
+	fi
+	echo "vfio.sh: the backend's iommufd ABI matches Linux $(cat "$kdir/KVER")'s uapi headers ($("$kdump" | wc -l) values)"
+	rm -f "$kdump"
+	kargs=(--kernel "$kdir/vmlinux")
+	suffix=-iommufd
+	;;
+*) die "--api is group or iommufd" ;;
 esac
 client_bin=$top/build/tests/vfio/$client
 [ -x "$server" ] || die "no server binary '$server' (ninja -C build)"
@@ -80,8 +117,8 @@ done
 # check of the timer through the interrupt-remapped IO-APIC can fail and panic
 # ("timer doesn't work through Interrupt-remapped IO-APIC"), seen once here.
 exec "$here/run.sh" --arch x86_64 --test "$here/t-vfio.sh" --quiet \
-	--log "$top/build/guest-logs/vfio-$case_-x86_64.log" \
+	--log "$top/build/guest-logs/vfio-$case_$suffix-x86_64.log" \
 	--qemu-device "-machine kernel-irqchip=split" \
 	--qemu-device "-device intel-iommu,intremap=on,caching-mode=on" "${dev[@]}" \
-	--append "intel_iommu=on no_timer_check tp.case=$case_" --modules "vfio vfio_iommu_type1 vfio-pci" \
+	--append "intel_iommu=on no_timer_check tp.case=$case_ tp.api=$api" "${kargs[@]}" \
 	"${files[@]}" ${args[@]+"${args[@]}"}

@@ -36,8 +36,16 @@ fn 0000:04:00.1 10de 22ba 040300 4 snd_hda_intel
 fn 0000:05:00.0 1002 744c 030000 5 vfio-pci
 fn 0000:05:00.1 1022 1470 060400 5 pcieport
 fn 0000:06:00.0 8086 7a70 0c0330 - xhci_hcd
-touch "$r/dev/vfio/1" "$r/dev/vfio/4"
+# A kernel with iommufd and the vfio cdev, and no group node (CONFIG_VFIO_GROUP=n).
+fn 0000:07:00.0 1234 11e8 00ff00 7 vfio-pci
+mkdir -p "$r/sys/bus/pci/devices/0000:07:00.0/vfio-dev/vfio0" "$r/dev/vfio/devices"
+touch "$r/dev/vfio/1" "$r/dev/vfio/4" "$r/dev/vfio/devices/vfio0"
 
+# Without /dev/iommu the cdev is not usable: 07:00.0 has no way in.
+out=$("$tp" list --root "$r")
+echo "$out" | grep -q "^0000:07:00.0 .* no  *no /dev/vfio/7" ||
+	{ echo "FAIL: a cdev without /dev/iommu counted as a way in"; fails=$((fails + 1)); }
+touch "$r/dev/iommu"
 out=$("$tp" list --root "$r")
 echo "$out"
 want() { # BDF PASS NOTE-SUBSTRING
@@ -58,18 +66,19 @@ want 0000:03:00.0 no "bound to nvme, not vfio-pci"
 want 0000:04:00.0 no "group 4 not viable: 0000:04:00.1 is bound to snd_hda_intel"
 want 0000:05:00.0 no "no /dev/vfio/5"
 want 0000:06:00.0 no "no IOMMU group"
+want 0000:07:00.0 yes "ready: --backend vfio -o device=0000:07:00.0 (iommufd, /dev/vfio/devices/vfio0)"
 want 0000:00:00.0 no "a bridge: not passed"
 echo "$out" | grep -q "^0000:01:00.0 *10de:2b85 *030000 display *1 *vfio-pci" ||
 	{ echo "FAIL: columns of 0000:01:00.0"; fails=$((fails + 1)); }
-echo "$out" | grep -q "^10 function(s), 2 can be passed$" ||
+echo "$out" | grep -q "^11 function(s), 3 can be passed$" ||
 	{ echo "FAIL: summary line"; fails=$((fails + 1)); }
 
 json=$("$tp" list --root "$r" --json)
 n=$(echo "$json" | grep -c '"passable":true' || true)
-[ "$n" -eq 2 ] || { echo "FAIL: --json: $n passable, want 2"; fails=$((fails + 1)); }
+[ "$n" -eq 3 ] || { echo "FAIL: --json: $n passable, want 3"; fails=$((fails + 1)); }
 echo "$json" | grep -q '"iommu_group":null' ||
 	{ echo "FAIL: --json: a function with no group"; fails=$((fails + 1)); }
-python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d)==10 and d[1]["bdf"]=="0000:01:00.0" and d[1]["vendor"]==0x10de and d[1]["iommu_group"]==1' <<< "$json" ||
+python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d)==11 and d[1]["bdf"]=="0000:01:00.0" and d[1]["vendor"]==0x10de and d[1]["iommu_group"]==1 and d[1]["vfio_cdev"] is None and d[10]["vfio_cdev"]=="vfio0"' <<< "$json" ||
 	{ echo "FAIL: --json does not parse as expected"; fails=$((fails + 1)); }
 
 rc=0
