@@ -153,8 +153,9 @@ static void group_viable(int group, char *why, size_t len)
 
 /*
  * The iommufd cdev the vfio backend opens by default (iommufd=auto): sysfs
- * names it (vfio-dev/vfioN, Linux >= 6.6 with VFIO_DEVICE_CDEV) and both it
- * and /dev/iommu exist. Otherwise p->cdev stays "".
+ * names the vfio device (vfio-dev/vfioN; Linux 6.1 does too, with no cdev),
+ * its node /dev/vfio/devices/vfioN exists (Linux >= 6.6 with
+ * VFIO_DEVICE_CDEV), and so does /dev/iommu. Otherwise p->cdev stays "".
  */
 static void find_cdev(struct pci_fn *p)
 {

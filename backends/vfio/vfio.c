@@ -41,6 +41,7 @@
 
 /* ---- options ------------------------------------------------------------ */
 
+/* In the order of the iommufd= option's values: auto, on, off. */
 enum vfio_api { VFIO_API_AUTO, VFIO_API_IOMMUFD, VFIO_API_GROUP };
 
 struct vfio_opts {
@@ -116,7 +117,7 @@ static int parse_opts(const struct tp_backend_opt *opts, size_t nopts, struct vf
 				       "it), on or off (the group API), once", value);
 				return -EINVAL;
 			}
-			o->api = k == 0 ? VFIO_API_AUTO : k == 1 ? VFIO_API_IOMMUFD : VFIO_API_GROUP;
+			o->api = (enum vfio_api)k;
 			have_api = true;
 		} else {
 			tp_err(VFIO_WHO, "unknown option '%s' (options: device, iommufd, name)", key);
@@ -427,10 +428,24 @@ static bool dma_mappable(const struct tp_dma_region *r)
 	return r->vaddr && (r->prot & (TP_VU_DMA_READ_OK | TP_VU_DMA_WRITE_OK));
 }
 
+/* The kernel's map of r at IOVA = r->iova: 0 or -errno. */
+static int iommu_map(struct vfio_dev *v, const struct tp_dma_region *r)
+{
+	struct vfio_iommu_type1_dma_map m = { .argsz = sizeof(m) };
+
+	if (v->iommufd >= 0)
+		return vfio_iommufd_map(v, r);
+	m.flags = ((r->prot & TP_VU_DMA_READ_OK) ? VFIO_DMA_MAP_FLAG_READ : 0) |
+		  ((r->prot & TP_VU_DMA_WRITE_OK) ? VFIO_DMA_MAP_FLAG_WRITE : 0);
+	m.vaddr = (uint64_t)(uintptr_t)r->vaddr;
+	m.iova = r->iova;
+	m.size = r->size;
+	return ioctl(v->container, VFIO_IOMMU_MAP_DMA, &m) < 0 ? -errno : 0;
+}
+
 static int vfio_dma_map(struct tp_backend *be, const struct tp_dma_region *r)
 {
 	struct vfio_dev *v = vfio_of(be);
-	struct vfio_iommu_type1_dma_map m = { .argsz = sizeof(m) };
 	int rc;
 
 	if (!r || !r->size || r->iova + r->size - 1 < r->iova) {
@@ -449,15 +464,7 @@ static int vfio_dma_map(struct tp_backend *be, const struct tp_dma_region *r)
 		       r->iova, r->size);
 		return -EINVAL;
 	}
-	m.flags = ((r->prot & TP_VU_DMA_READ_OK) ? VFIO_DMA_MAP_FLAG_READ : 0) |
-		  ((r->prot & TP_VU_DMA_WRITE_OK) ? VFIO_DMA_MAP_FLAG_WRITE : 0);
-	m.vaddr = (uint64_t)(uintptr_t)r->vaddr;
-	m.iova = r->iova;
-	m.size = r->size;
-	if (v->iommufd >= 0)
-		rc = vfio_iommufd_map(v, r);
-	else
-		rc = ioctl(v->container, VFIO_IOMMU_MAP_DMA, &m) < 0 ? -errno : 0;
+	rc = iommu_map(v, r);
 	if (rc) {
 		tp_err(be->name, "DMA map [%#" PRIx64 " +%#" PRIx64 "]: %s%s", r->iova, r->size,
 		       strerror(-rc),

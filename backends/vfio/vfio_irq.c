@@ -276,12 +276,6 @@ int vfio_irq_mask(struct tp_backend *be, uint32_t index, uint32_t start, uint32_
 /* ---- reset ------------------------------------------------------------------ */
 
 /*
- * The functions a bus reset would reach: 0 when all of them are ours (in
- * our group; through a cdev, owned by our iommufd), -EBUSY (with *other
- * set) when one is not, -ENODEV/-ENOTTY when the kernel has no bus reset
- * for this device.
- */
-/*
  * A cdev's INFO answer names devids (the first word of each entry): ours,
  * VFIO_PCI_DEVID_OWNED (in a group our iommufd holds) or NOT_OWNED, and
  * FLAG_DEV_ID_OWNED says every one is ours.
@@ -304,6 +298,12 @@ static int hot_reset_owned_by_iommufd(const struct vfio_pci_hot_reset_info *info
 	return -EBUSY;
 }
 
+/*
+ * The functions a bus reset would reach: 0 when all of them are ours (in
+ * our group; through a cdev, owned by our iommufd), -EBUSY (with *other
+ * set) when one is not, -ENODEV/-ENOTTY when the kernel has no bus reset
+ * for this device.
+ */
 static int hot_reset_scope(struct vfio_dev *v, uint32_t *n, char *other, size_t olen)
 {
 	struct vfio_pci_hot_reset_info *info;

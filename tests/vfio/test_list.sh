@@ -40,6 +40,8 @@ fn 0000:06:00.0 8086 7a70 0c0330 - xhci_hcd
 fn 0000:07:00.0 1234 11e8 00ff00 7 vfio-pci
 mkdir -p "$r/sys/bus/pci/devices/0000:07:00.0/vfio-dev/vfio0" "$r/dev/vfio/devices"
 touch "$r/dev/vfio/1" "$r/dev/vfio/4" "$r/dev/vfio/devices/vfio0"
+# Linux 6.1 names a vfio device in sysfs with no cdev behind it: not a way in.
+mkdir -p "$r/sys/bus/pci/devices/0000:01:00.0/vfio-dev/vfio1"
 
 # Without /dev/iommu the cdev is not usable: 07:00.0 has no way in.
 out=$("$tp" list --root "$r")
