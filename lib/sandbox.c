@@ -6,6 +6,11 @@
  * futexes, time. No open, no exec, no new sockets, no ptrace, no mount: a
  * compromised server can talk to its client and its device, nothing else.
  *
+ * ioctl is allowed only with the requests a backend names (the vfio
+ * backend: DMA map/unmap, SET_IRQS, reset): the request is compared on the
+ * 32 bits the kernel reads, so no request outside the list gets through,
+ * terminal ones (TIOCSTI) and VFIO's set-up ones included.
+ *
  * Opening a file fails with EACCES instead of killing: glibc opens files
  * behind our back and copes when it cannot (malloc reads
  * /proc/sys/vm/overcommit_memory the first time it shrinks a thread's arena,
@@ -124,7 +129,22 @@ static int add_rules(scmp_filter_ctx ctx, uint32_t action, const char *const *na
 	return 0;
 }
 
-int tp_sandbox_seccomp(const char *const *extra, const char *who)
+/* ioctl(fd, request, ...) for each listed request: the kernel takes the
+ * request as an unsigned int, so only its low 32 bits are compared. */
+static int add_ioctls(scmp_filter_ctx ctx, const unsigned long *ioctls, const char *who)
+{
+	for (; ioctls && *ioctls; ioctls++) {
+		if (seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+				     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
+					     (scmp_datum_t)(uint32_t)*ioctls)) < 0) {
+			tp_err(who, "seccomp: cannot add a rule for ioctl %#lx", *ioctls);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+int tp_sandbox_seccomp(const char *const *extra, const unsigned long *ioctls, const char *who)
 {
 	struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };
 	scmp_filter_ctx ctx;
@@ -140,6 +160,8 @@ int tp_sandbox_seccomp(const char *const *extra, const char *who)
 	rc = add_rules(ctx, SCMP_ACT_ALLOW, base_syscalls, who);
 	if (!rc)
 		rc = add_rules(ctx, SCMP_ACT_ALLOW, extra, who);
+	if (!rc)
+		rc = add_ioctls(ctx, ioctls, who);
 	if (!rc)
 		rc = add_rules(ctx, SCMP_ACT_ERRNO(EACCES), refused_syscalls, who);
 	/* Every thread (the backends' workers run already), not only this one. */
@@ -163,9 +185,10 @@ bool tp_sandbox_available(void)
 
 #else
 
-int tp_sandbox_seccomp(const char *const *extra, const char *who)
+int tp_sandbox_seccomp(const char *const *extra, const unsigned long *ioctls, const char *who)
 {
 	(void)extra;
+	(void)ioctls;
 	(void)who;
 	return -ENOTSUP;
 }

@@ -239,7 +239,7 @@ static int confine(const struct serve_args *a, const struct tp_backend_type *typ
 	if (a->no_seccomp) {
 		tp_info("serve", "seccomp filter off (--no-seccomp)");
 	} else {
-		rc = tp_sandbox_seccomp(type->syscalls, "serve");
+		rc = tp_sandbox_seccomp(type->syscalls, type->ioctls, "serve");
 		if (rc == -ENOTSUP)
 			tp_info("serve", "no seccomp filter in this build (sanitizers, or not Linux)");
 		else if (rc)

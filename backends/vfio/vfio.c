@@ -36,6 +36,7 @@
 
 #include "util.h"
 #include "vfio.h"
+#include "vfio_uapi.h"
 
 #define SYSFS_PCI "/sys/bus/pci/devices"
 
@@ -605,9 +606,16 @@ static int vfio_create(const struct tp_backend_opt *opts, size_t nopts, struct t
 	return 0;
 }
 
-/* While serving: the VFIO ioctls (region info is read at open; DMA map and
- * unmap, SET_IRQS, reset) and pread/pwrite on the device fd. */
-static const char *const vfio_syscalls[] = { "ioctl", "pread64", "pwrite64", NULL };
+/* While serving: pread/pwrite on the device fd, and the ioctls below (region,
+ * IRQ and IOMMU info are read at open). */
+static const char *const vfio_syscalls[] = { "pread64", "pwrite64", NULL };
+static const unsigned long vfio_ioctls[] = {
+	VFIO_IOMMU_MAP_DMA, VFIO_IOMMU_UNMAP_DMA,          /* DMA, group API */
+	IOMMU_IOAS_MAP, IOMMU_IOAS_UNMAP,                  /* DMA, iommufd */
+	VFIO_DEVICE_SET_IRQS,                              /* interrupts */
+	VFIO_DEVICE_RESET, VFIO_DEVICE_GET_PCI_HOT_RESET_INFO, VFIO_DEVICE_PCI_HOT_RESET,
+	0,
+};
 
 const struct tp_backend_type tp_backend_vfio = {
 	.name = "vfio",
@@ -617,4 +625,5 @@ const struct tp_backend_type tp_backend_vfio = {
 		"default the BDF)",
 	.create = vfio_create,
 	.syscalls = vfio_syscalls,
+	.ioctls = vfio_ioctls,
 };

@@ -210,6 +210,9 @@ struct tp_backend_type {
 	/* System calls the backend needs while serving, beyond the core's
 	 * (seccomp allow-list; NULL-terminated names; NULL: none). */
 	const char *const *syscalls;
+	/* The ioctl requests it issues while serving (0-terminated; NULL:
+	 * none): ioctl is allowed with these requests only. */
+	const unsigned long *ioctls;
 };
 
 const struct tp_backend_type *tp_backend_find(const char *name);

@@ -20,10 +20,11 @@ int tp_sandbox_lookup_user(const char *name, uid_t *uid, gid_t *gid, const char 
 int tp_sandbox_drop_user(uid_t uid, gid_t gid, const char *who);
 /*
  * Installs the filter on every thread. extra: more syscall names a backend
- * needs (NULL-terminated, may be NULL). Returns -ENOTSUP where the platform
- * or the build (sanitizers) has no filter.
+ * needs (NULL-terminated, may be NULL); ioctls: the ioctl requests allowed
+ * (0-terminated, may be NULL: no ioctl at all). Returns -ENOTSUP where the
+ * platform or the build (sanitizers) has no filter.
  */
-int tp_sandbox_seccomp(const char *const *extra, const char *who);
+int tp_sandbox_seccomp(const char *const *extra, const unsigned long *ioctls, const char *who);
 bool tp_sandbox_available(void);
 
 #endif
