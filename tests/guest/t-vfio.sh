@@ -84,14 +84,14 @@ if [ "$case_" = edu-pair ]; then
 	check "list: the second edu can be passed too" grep -q "^$bdf2 .* yes  *ready" /tmp/list1
 fi
 
-# serve_and_drive LABEL [BACKEND-OPTION]: serve $bdf, run the client through the
-# server, stop the server and check its log.
+# serve_and_drive API [BACKEND-OPTION [USER]]: serve $bdf (as USER after opening it,
+# with --user), run the client through the server, stop the server and check its log.
 serve_and_drive() {
-	label=$1 opt=${2:-}
-	step "serve ($label)"
-	mkdir -p -m 700 /run/tp
-	sock=/run/tp/dev.sock
-	thunderpass serve --backend vfio -o "device=$bdf" ${opt:+-o "$opt"} --socket "$sock" --log-level info \
+	label=$1 opt=${2:-} user=${3:-}
+	step "serve ($label${user:+ as $user})"
+	sock_dir "$user"
+	thunderpass serve --backend vfio -o "device=$bdf" ${opt:+-o "$opt"} ${user:+--user "$user"} \
+		--socket "$sock" --log-level info \
 		> /tmp/server.log 2>&1 &
 	spid=$!
 	n=100
@@ -148,6 +148,10 @@ serve_and_drive() {
 		;;
 	esac
 
+	if [ -n "$user" ]; then
+		check "server: dropped to $user once the device was open" \
+			grep -q "running as uid $(id -u "$user") " /tmp/server.log
+	fi
 	case $label in
 	iommufd)
 		check "server: opened through the iommufd cdev" \
@@ -162,10 +166,55 @@ serve_and_drive() {
 	esac
 }
 
+# sock_dir [USER]: $sock in a directory of USER's (the server removes its socket as
+# that user), or root's.
+sock_dir() {
+	mkdir -p -m 700 "/run/tp${1:+-$1}"
+	[ -z "$1" ] || chown "$1:$1" "/run/tp-$1"
+	sock=/run/tp${1:+-$1}/dev.sock
+}
+
+# no_memlock API OPTION: the server as an unprivileged user with no locked memory
+# allowed: the kernel refuses to pin the client's memory (both ways in account it
+# to the user once root's CAP_IPC_LOCK is gone), the client's DMA_MAP fails, the
+# log says which limit to raise, and the server goes on serving.
+no_memlock() {
+	step "serve ($1 as tp, ulimit -l 0)"
+	sock_dir tp
+	(ulimit -l 0 && exec thunderpass serve --backend vfio -o "device=$bdf" -o "$2" --user tp \
+		--socket "$sock" --log-level info) > /tmp/server.log 2>&1 &
+	spid=$!
+	n=100
+	while [ ! -S "$sock" ] && kill -0 "$spid" 2> /dev/null && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+	crc=0
+	"$client" "$sock" > /tmp/client.log 2>&1 || crc=$?
+	grep -i "dma_map\|FAIL" /tmp/client.log | head -n 3 | sed 's/^/client| /'
+	check "$1, no locked memory: the client's DMA_MAP fails" test "$crc" -ne 0
+	check "$1, no locked memory: the server is still serving" kill -0 "$spid"
+	kill -TERM "$spid"
+	src=0
+	wait "$spid" || src=$?
+	grep "DMA map\|running as" /tmp/server.log | head -n 3 | sed 's/^/server| /'
+	check_dec "$1, no locked memory: server exit status after SIGTERM" "$src" 0
+	check "$1, no locked memory: the log says which limit to raise" \
+		grep -q "DMA map .*Cannot allocate memory (pinning guest memory: raise the locked-memory limit" /tmp/server.log
+}
+
+if [ "$case_" = edu ]; then
+	# An unprivileged user for --user (the server opens the device as root first).
+	echo "tp:x:1000:1000:tp:/tmp:/bin/sh" >> /etc/passwd
+	echo "tp:x:1000:" >> /etc/group
+fi
 if [ "$api" = iommufd ]; then
 	serve_and_drive iommufd
-	# The same kernel's group API, chosen by the option.
-	[ "$case_" = edu ] && serve_and_drive group iommufd=off
+	if [ "$case_" = edu ]; then
+		# The same kernel's group API, chosen by the option; then both as a user.
+		serve_and_drive group iommufd=off
+		serve_and_drive iommufd iommufd=on tp
+		serve_and_drive group iommufd=off tp
+		no_memlock iommufd iommufd=on
+		no_memlock group iommufd=off
+	fi
 else
 	# iommufd=on where the kernel has no cdev: refused, saying what is missing.
 	step "iommufd=on on a kernel without the cdev"
