@@ -23,10 +23,13 @@
 
 static struct tp_server *running;
 static struct tp_serve_pvdma *companion; /* --pvdma-socket */
+/* A stop asked for before the server (or its companion) existed. */
+static volatile sig_atomic_t stop_asked;
 
 static void on_signal(int sig)
 {
 	(void)sig;
+	stop_asked = 1;
 	if (running)
 		tp_server_stop(running);
 	tp_serve_pvdma_stop(companion);
@@ -283,6 +286,12 @@ int tp_cmd_serve(int argc, char **argv)
 		fprintf(stderr, "thunderpass serve: unknown backend '%s'\n", a.backend);
 		return 2;
 	}
+	/* Before the socket exists: whoever sees it may stop us at once, and a
+	 * stop must still end cleanly (socket removed, device reset). */
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
 	rc = type->create(a.opts, a.nopts, &be);
 	if (rc)
 		return rc == -EINVAL ? 2 : 1;
@@ -297,10 +306,11 @@ int tp_cmd_serve(int argc, char **argv)
 		tp_server_destroy(running);
 		return 1;
 	}
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGTERM, &sa, NULL);
-	signal(SIGPIPE, SIG_IGN);
+	if (stop_asked) {
+		/* It came while they were being made: run ends at once. */
+		tp_server_stop(running);
+		tp_serve_pvdma_stop(companion);
+	}
 	if (confine(&a, type)) {
 		tp_serve_pvdma_end(companion);
 		tp_server_destroy(running);

@@ -47,30 +47,52 @@ static int log_has(const char *needle)
 	return strstr(buf, needle) != NULL;
 }
 
-/* Starts the server with extra args; returns its pid once the socket exists,
- * or -(exit status) if it exited first. */
-static pid_t server(const char *const *extra)
+/* -(exit status), or -(128 + signal). */
+static int exit_code(int status)
+{
+	return -(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+}
+
+/*
+ * Forks `thunderpass serve --socket sock --log-level info` plus extra, its
+ * stderr into errlog; alarm_s > 0 bounds its life. The log is emptied here,
+ * not in the child: until the child ran, the previous server's "listening
+ * on" would pass for this one's.
+ */
+static pid_t spawn(const char *const *extra, unsigned alarm_s)
 {
 	const char *argv[24] = { getenv("TP_BIN"), "serve", "--socket", sock, "--log-level",
 				 "info" };
-	char listening[160];
 	int n = 6;
 	pid_t pid;
 
-	/* Not "listening on it", which a refusal says. */
-	snprintf(listening, sizeof(listening), "listening on %s", sock);
 	for (; extra && *extra; extra++)
 		argv[n++] = *extra;
 	argv[n] = NULL;
+	close(open(errlog, O_WRONLY | O_CREAT | O_TRUNC, 0644));
 	pid = fork();
 	assert_true(pid >= 0);
 	if (!pid) {
-		int fd = open(errlog, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int fd = open(errlog, O_WRONLY | O_APPEND);
 
 		dup2(fd, 2);
+		if (alarm_s)
+			alarm(alarm_s);
 		execv(argv[0], (char **)argv);
 		_exit(127);
 	}
+	return pid;
+}
+
+/* Starts the server with extra args; returns its pid once it listens, or
+ * -(exit status) if it exited first. */
+static pid_t server(const char *const *extra)
+{
+	char listening[160];
+	pid_t pid = spawn(extra, 0);
+
+	/* Not "listening on it", which a refusal says. */
+	snprintf(listening, sizeof(listening), "listening on %s", sock);
 	for (int i = 0; i < 300; i++) {
 		struct stat st;
 		int status;
@@ -78,37 +100,20 @@ static pid_t server(const char *const *extra)
 		if (stat(sock, &st) == 0 && S_ISSOCK(st.st_mode) && log_has(listening))
 			return live_server = pid;
 		if (waitpid(pid, &status, WNOHANG) == pid)
-			return -(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+			return exit_code(status);
 		usleep(10000);
 	}
 	fail_msg("server never created its socket");
 	return -1;
 }
 
-/* Runs a server that must refuse to serve; returns -(exit status) or
- * -(128 + signal). */
+/* Runs a server that must refuse to serve; returns its exit_code. */
 static int server_fails(const char *const *extra)
 {
-	const char *argv[24] = { getenv("TP_BIN"), "serve", "--socket", sock, "--log-level",
-				 "info" };
-	int n = 6, status;
-	pid_t pid;
+	int status;
 
-	for (; extra && *extra; extra++)
-		argv[n++] = *extra;
-	argv[n] = NULL;
-	pid = fork();
-	assert_true(pid >= 0);
-	if (!pid) {
-		int fd = open(errlog, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-		dup2(fd, 2);
-		alarm(10);
-		execv(argv[0], (char **)argv);
-		_exit(127);
-	}
-	waitpid(pid, &status, 0);
-	return -(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+	waitpid(spawn(extra, 10), &status, 0);
+	return exit_code(status);
 }
 
 static int stop(pid_t pid)
