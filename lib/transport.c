@@ -6,6 +6,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -93,10 +94,48 @@ static int prepare_path(const char *path, const struct sockaddr_un *sa, const ch
 	return 0;
 }
 
+/*
+ * Binds fd at path, listening, with the given mode. Whoever sees the path
+ * must be able to connect at once (QEMU, scripts waiting for the file), so
+ * the socket is made under a temporary name in the same directory, set to
+ * listen, and then linked to path: link() is atomic and refuses an existing
+ * path (-EEXIST), as bind() would. Created owner-only from the first
+ * instant, then widened if asked. A path too long for the temporary name is
+ * bound directly and listens right after.
+ */
+static int bind_listening(int fd, const char *path, mode_t mode)
+{
+	struct sockaddr_un sa, tmp;
+	char name[sizeof(tmp.sun_path)];
+	bool direct;
+	mode_t old_mask;
+	int rc, n;
+
+	n = snprintf(name, sizeof(name), "%s.%ld.tmp", path, (long)getpid());
+	direct = n < 0 || (size_t)n >= sizeof(name);
+	if (unix_addr(direct ? path : name, &tmp) || unix_addr(path, &sa))
+		return -ENAMETOOLONG;
+	if (!direct)
+		unlink(name); /* a leftover of a server with our pid that was killed */
+	old_mask = umask(0177);
+	rc = bind(fd, (struct sockaddr *)&tmp, sizeof(tmp));
+	umask(old_mask);
+	if (rc < 0)
+		return -errno;
+	if (listen(fd, 8) < 0 || chmod(tmp.sun_path, mode) < 0 ||
+	    (!direct && link(tmp.sun_path, path) < 0)) {
+		rc = -errno;
+		unlink(tmp.sun_path);
+		return rc;
+	}
+	if (!direct)
+		unlink(tmp.sun_path);
+	return 0;
+}
+
 int tp_listen_unix(const char *path, mode_t mode, const char *who)
 {
 	struct sockaddr_un sa;
-	mode_t old_mask;
 	int fd, rc;
 
 	rc = unix_addr(path, &sa);
@@ -120,16 +159,15 @@ int tp_listen_unix(const char *path, mode_t mode, const char *who)
 		tp_err(who, "socket: %s", strerror(errno));
 		return rc;
 	}
-	/* Create the file owner-only from the first instant, then widen it if asked. */
-	old_mask = umask(0177);
-	rc = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old_mask);
-	if (rc < 0 || chmod(path, mode) < 0 || listen(fd, 8) < 0) {
-		rc = -errno;
-		tp_err(who, "cannot listen on %s: %s", path, strerror(errno));
+	rc = bind_listening(fd, path, mode);
+	if (rc < 0) {
+		if (rc == -EEXIST)
+			tp_err(who, "socket %s appeared while this server was starting: another "
+			       "server is listening on it", path);
+		else
+			tp_err(who, "cannot listen on %s: %s", path, strerror(-rc));
 		close(fd);
-		unlink(path);
-		return rc;
+		return rc == -EEXIST ? -EADDRINUSE : rc;
 	}
 	return fd;
 }

@@ -55,8 +55,10 @@ struct tp_conn {
 };
 
 /*
- * Creates, binds and listens on path with the given mode. Refuses a symlink or
- * a non-socket at path, and a socket some other process still listens on; a
+ * Creates, binds and listens on path with the given mode. The file appears
+ * only once the socket listens (made under a temporary name, then linked), so
+ * a client may connect the moment it sees it. Refuses a symlink or a
+ * non-socket at path, and a socket some other process still listens on; a
  * stale socket (nothing listening) is replaced. Logs its errors as `who`.
  */
 int tp_listen_unix(const char *path, mode_t mode, const char *who);

@@ -365,11 +365,49 @@ static void test_companion_keeps_sigsys(void **state)
 	assert_int_equal(stop(pid), 0);
 }
 
+/*
+ * The socket file appears only once the server listens (made under a
+ * temporary name, then linked): a client that connects the instant it sees
+ * the file gets in, and a SIGTERM sent at that instant still ends the server
+ * cleanly (its handler is in place before the socket exists). Nothing is
+ * left behind, no temporary name either.
+ */
+static void test_socket_listens_when_it_appears(void **state)
+{
+	(void)state;
+	for (int round = 0; round < 10; round++) {
+		struct tp_client c;
+		struct dirent *e;
+		struct stat st;
+		pid_t pid = spawn(NULL, 10);
+		DIR *d;
+		int i;
+
+		for (i = 0; i < 30000; i++) {
+			if (stat(sock, &st) == 0 && S_ISSOCK(st.st_mode))
+				break;
+			usleep(100);
+		}
+		assert_true(i < 30000);
+		assert_int_equal(tp_client_connect(&c, sock, 3000), 0);
+		tp_client_close(&c);
+		assert_int_equal(stop(pid), 0);
+		/* Everything it made is gone: the sockets, and no temporary name. */
+		d = opendir(dir);
+		assert_non_null(d);
+		while ((e = readdir(d)))
+			if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+				fail_msg("left in the socket directory: %s", e->d_name);
+		closedir(d);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_owner_only_and_removed, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refusals, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_socket_listens_when_it_appears, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_allow_uid, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_user_and_seccomp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_forbidden_call_kills, setup, teardown),
