@@ -105,7 +105,7 @@ static int prepare_path(const char *path, const struct sockaddr_un *sa, const ch
  */
 static int bind_listening(int fd, const char *path, mode_t mode)
 {
-	struct sockaddr_un sa, tmp;
+	struct sockaddr_un tmp;
 	char name[sizeof(tmp.sun_path)];
 	bool direct;
 	mode_t old_mask;
@@ -113,7 +113,7 @@ static int bind_listening(int fd, const char *path, mode_t mode)
 
 	n = snprintf(name, sizeof(name), "%s.%ld.tmp", path, (long)getpid());
 	direct = n < 0 || (size_t)n >= sizeof(name);
-	if (unix_addr(direct ? path : name, &tmp) || unix_addr(path, &sa))
+	if (unix_addr(direct ? path : name, &tmp))
 		return -ENAMETOOLONG;
 	if (!direct)
 		unlink(name); /* a leftover of a server with our pid that was killed */
