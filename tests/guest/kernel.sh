@@ -25,22 +25,20 @@ frag=$here/kernel-iommufd.config
 
 log() { echo "kernel.sh: $*" >&2; }
 die() { log "$*"; exit 1; }
-[ -d "$D/apt" ] || die "no testbed in $D: run tests/guest/testbed.sh first"
+[ -s "$D/apt/amd64.list" ] || die "no testbed in $D: run tests/guest/testbed.sh first"
 for t in flex bison bc gcc make; do
 	command -v $t > /dev/null || die "no '$t': run tests/guest/testbed.sh --host-packages"
 done
 [ -f /usr/include/gelf.h ] || die "no libelf-dev (objtool): run tests/guest/testbed.sh --host-packages"
 
-mirror() {
-	local f=/etc/apt/sources.list.d/debian.sources
-	if [ -f $f ]; then awk '/^URIs:/{print $2; exit}' $f
-	else awk '/^deb /{print $2; exit}' /etc/apt/sources.list; fi
-}
+# The mirror testbed.sh chose (its amd64 list: "deb [arch=amd64] URL bookworm main").
+mirror() { awk '$4 == "bookworm" {print $3; exit}' "$D/apt/amd64.list"; }
 APT_BPO="-o Dir::Etc::SourceList=$D/apt/bpo.list -o Dir::Etc::SourceParts=/dev/null
  -o Dir::State::Lists=$D/apt/bpo-lists -o Dir::State::status=$D/apt/status
  -o APT::Architecture=amd64 -o APT::Architectures=amd64 -o Debug::NoLocking=1"
 bpo_update() {
 	mkdir -p "$D/apt/bpo-lists/partial"
+	[ -n "$(mirror)" ] || die "no bookworm mirror in $D/apt/amd64.list"
 	printf 'deb [arch=amd64] %s bookworm-backports main\n' "$(mirror)" > "$D/apt/bpo.list"
 	# shellcheck disable=SC2086
 	apt-get $APT_BPO update -qq
