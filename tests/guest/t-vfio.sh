@@ -84,15 +84,14 @@ if [ "$case_" = edu-pair ]; then
 	check "list: the second edu can be passed too" grep -q "^$bdf2 .* yes  *ready" /tmp/list1
 fi
 
-# serve_and_drive API [BACKEND-OPTION [USER]]: serve $bdf (as USER after opening it,
-# with --user), run the client through the server, stop the server and check its log.
-serve_and_drive() {
-	label=$1 opt=${2:-} user=${3:-}
-	step "serve ($label${user:+ as $user})"
-	sock_dir "$user"
-	thunderpass serve --backend vfio -o "device=$bdf" ${opt:+-o "$opt"} ${user:+--user "$user"} \
-		--socket "$sock" --log-level info \
-		> /tmp/server.log 2>&1 &
+# serve_bg MEMLOCK-KB OPTION USER (each may be ""): `thunderpass serve` of $bdf in
+# the background (spid) with that locked-memory limit, backend option and --user,
+# its socket in sock_dir USER; ends the test if no socket appears.
+serve_bg() {
+	sock_dir "$3"
+	([ -z "$1" ] || ulimit -l "$1"
+	exec thunderpass serve --backend vfio -o "device=$bdf" ${2:+-o "$2"} ${3:+--user "$3"} \
+		--socket "$sock" --log-level info) > /tmp/server.log 2>&1 &
 	spid=$!
 	n=100
 	while [ ! -S "$sock" ] && kill -0 "$spid" 2> /dev/null && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
@@ -100,6 +99,14 @@ serve_and_drive() {
 		sed 's/^/server| /' /tmp/server.log
 		result_fail "the server did not create $sock"
 	fi
+}
+
+# serve_and_drive API [BACKEND-OPTION [USER]]: serve $bdf (as USER after opening it,
+# with --user), run the client through the server, stop the server and check its log.
+serve_and_drive() {
+	label=$1 opt=${2:-} user=${3:-}
+	step "serve ($label${user:+ as $user})"
+	serve_bg "" "$opt" "$user"
 
 	step "client ($label)"
 	faults0=$(dmar_faults)
@@ -180,12 +187,7 @@ sock_dir() {
 # log says which limit to raise, and the server goes on serving.
 no_memlock() {
 	step "serve ($1 as tp, ulimit -l 0)"
-	sock_dir tp
-	(ulimit -l 0 && exec thunderpass serve --backend vfio -o "device=$bdf" -o "$2" --user tp \
-		--socket "$sock" --log-level info) > /tmp/server.log 2>&1 &
-	spid=$!
-	n=100
-	while [ ! -S "$sock" ] && kill -0 "$spid" 2> /dev/null && [ $n -gt 0 ]; do sleep 0.1; n=$((n - 1)); done
+	serve_bg 0 "$2" tp
 	crc=0
 	"$client" "$sock" > /tmp/client.log 2>&1 || crc=$?
 	grep -i "dma_map\|FAIL" /tmp/client.log | head -n 3 | sed 's/^/client| /'
